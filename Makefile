@@ -1,0 +1,105 @@
+# mcp.platform — the two commands users need: `make demo` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3.11
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+export MCP_LAB_DIR ?= $(CURDIR)/.lab
+export MCP_VENV := $(VENV)
+STAGE := $(CURDIR)/.build/stage/ansible_collections/mcp/platform
+THOME := $(CURDIR)/.build/home
+FARM := $(CURDIR)/.build/collections
+export ANSIBLE_COLLECTIONS_PATH := $(FARM)
+export ANSIBLE_PYTHON_INTERPRETER := $(BIN)/python
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+PLAYBOOK := $(BIN)/ansible-playbook -i inventories/lab
+PYTEST := $(BIN)/pytest -p no:cacheprovider
+
+.PHONY: help venv farm lab-up lab-down lab-status lab-clean demo test test-fast lint sanity units integration \
+        molecule changelog-lint ee-check bench clean
+
+help:
+	@echo "make demo       bring the lab up and run the daily check on it"
+	@echo "make test       everything CI runs (venv, lab, lint, sanity, unit, integration, molecule)"
+	@echo "make test-fast  unit tests and a quick lint: the edit-test loop"
+	@echo "make lab-up | lab-down | lab-status | lab-clean"
+	@echo "make bench      benchmarks against the manual's own scripts (prints ratios)"
+
+# ---- toolchain ---------------------------------------------------------------------------------
+$(VENV)/.stamp: requirements.txt requirements-test.txt
+	@command -v $(PYTHON) >/dev/null || { echo "ERROR: $(PYTHON) not found (the toolchain needs Python 3.11)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -U pip
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+venv: $(VENV)/.stamp
+
+# ansible sees the checkout as ansible_collections/mcp/platform through a symlink farm.
+farm:
+	@mkdir -p $(FARM)/ansible_collections/mcp
+	@ln -sfn $(CURDIR) $(FARM)/ansible_collections/mcp/platform
+
+# ---- the lab -----------------------------------------------------------------------------------
+lab-up: venv farm
+	$(BIN)/python hack/lab.py up
+	$(PLAYBOOK) playbooks/deploy.yml
+
+lab-down:
+	@if test -x $(BIN)/python; then $(BIN)/python hack/lab.py down; else python3 hack/lab.py down; fi
+
+lab-status: venv farm
+	$(BIN)/python hack/lab.py status
+	$(PLAYBOOK) playbooks/lab_status.yml
+
+lab-clean:
+	@if test -x $(BIN)/python; then $(BIN)/python hack/lab.py clean; else python3 hack/lab.py clean; fi
+
+demo: lab-up
+	$(PLAYBOOK) playbooks/lab_status.yml
+	@echo "The lab is up: see README.md (Lab) for its addresses; make lab-status to look again."
+
+# ---- tests -------------------------------------------------------------------------------------
+test: venv farm lab-up lint sanity changelog-lint ee-check molecule units integration
+
+test-fast: venv farm
+	$(PYTEST) -q tests/unit
+
+units: venv farm
+	$(PYTEST) -q tests/unit
+
+integration: venv farm
+	$(PYTEST) -q -m lab tests/integration
+
+lint: venv farm
+	$(BIN)/ansible-lint --offline --profile production -q
+
+changelog-lint: venv
+	$(BIN)/antsibull-changelog lint
+
+ee-check: venv farm
+	rm -rf .build/ee && $(BIN)/ansible-builder create -f hack/ee/execution-environment.yml -c .build/ee >/dev/null
+	$(BIN)/ansible-builder introspect --sanitize $(FARM) | grep -q "from collection mcp.platform"
+	@echo "ansible-builder accepted the execution-environment definition and reads meta/execution-environment.yml"
+
+# ansible-test only runs where the real path ends in ansible_collections/mcp/platform: a staged copy,
+# with its own git repo (so files count) and an offline stand-in for the get-pip script it downloads.
+stage: venv
+	rm -rf $(STAGE) && mkdir -p $(STAGE) $(THOME)/.ansible/test/cache
+	git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C $(STAGE)
+	git -C $(STAGE) init -q && git -C $(STAGE) add -A
+	cp hack/get_pip_offline.py $(THOME)/.ansible/test/cache/get_pip_24_2.py
+
+sanity: stage
+	cd $(STAGE) && HOME=$(THOME) $(BIN)/ansible-test sanity --venv --python 3.11 --color no
+
+molecule: venv farm
+	for s in $$(ls extensions/molecule); do \
+	  (cd extensions && $(BIN)/molecule test -s $$s) || exit 1; \
+	done
+
+bench: venv lab-up
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf .build
