@@ -381,11 +381,33 @@ def registry_has(repo, tag):
 BEHAVIOURS = {"1.0.0": "healthy", "1.1.0": "healthy", "1.2.0": "unhealthy", "1.3.0": "degrade-after:20"}
 
 
+RUNTIME_IMAGE = "localhost/mcp-lab-runtime:bookworm"
+
+
+def build_runtime():
+    """Base + Python packages, built once; every lab image starts from it (seconds per image after)."""
+    deps = pydeps()
+    stamp = open(os.path.join(deps, ".stamp")).read()
+    digest = hashlib.sha256((stamp + source_hash(os.path.join(ROOT, "lab", "images", "runtime"))).encode()).hexdigest()[:16]
+    if image_label(RUNTIME_IMAGE, "io.mcp-platform.lab.src") == digest:
+        return False
+    ctx = path("build", "ctx-runtime")
+    shutil.rmtree(ctx, ignore_errors=True)
+    shutil.copytree(os.path.join(ROOT, "lab", "images", "runtime"), ctx)
+    shutil.copytree(deps, os.path.join(ctx, "pydeps"), symlinks=True)
+    podman("build", "--format", "docker", "-q", "-t", RUNTIME_IMAGE, "--label", "io.mcp-platform.lab.src=" + digest,
+           "--label", LAB_LABEL, "-f", os.path.join(ctx, "Containerfile"), ctx, what="image build of the lab runtime")
+    shutil.rmtree(ctx, ignore_errors=True)
+    log("built %s" % RUNTIME_IMAGE)
+    return True
+
+
 def build_images():
     """service images per service x version, a broken-mcp variant, and a migrations image per version."""
     changed = ensure_base_image()
+    changed |= build_runtime()
+    runtime_id = podman("image", "inspect", "--format", "{{.Id}}", RUNTIME_IMAGE).stdout.strip()[:12]
     images_dir = os.path.join(ROOT, "lab", "images")
-    deps = None
     registry = "127.0.0.1:%d" % CFG["lab_registry_port"]
     jobs = []
     for svc in CFG["lab_services"]:
@@ -395,25 +417,20 @@ def build_images():
     for ver in CFG["lab_versions"]:
         jobs.append(("migrations", "migrations", ver, ""))
     for kind, name, ver, behaviour in jobs:
-        ctx_src = os.path.join(images_dir, kind)
-        digest = source_hash(ctx_src) + "-" + behaviour
+        ctx = os.path.join(images_dir, kind)
+        digest = "%s-%s-%s" % (source_hash(ctx), runtime_id, behaviour)
         local = "localhost/mcp-platform/%s:%s" % (name, ver)
         remote = "%s/mcp-platform/%s:%s" % (registry, name, ver)
+        built = False
         if image_label(local, "io.mcp-platform.lab.src") != digest:
-            if deps is None:
-                deps = pydeps()
-            ctx = path("build", "ctx-" + kind)
-            shutil.rmtree(ctx, ignore_errors=True)
-            shutil.copytree(ctx_src, ctx)
-            shutil.copytree(deps, os.path.join(ctx, "pydeps"), symlinks=True)
             args = ["build", "--format", "docker", "-q", "-t", local, "--label", "io.mcp-platform.lab.src=" + digest,
-                    "--label", "io.mcp-platform.lab=true", "--build-arg", "VERSION=" + ver]
+                    "--label", LAB_LABEL, "--build-arg", "VERSION=" + ver]
             if kind == "service":
                 args += ["--build-arg", "SERVICE=" + name, "--build-arg", "BEHAVIOUR=" + behaviour]
             podman(*(args + ["-f", os.path.join(ctx, "Containerfile"), ctx]), what="image build of %s:%s" % (name, ver))
-            changed = True
+            built = changed = True
             log("built %s" % local)
-        if not registry_has("mcp-platform/" + name, ver) or changed:
+        if built or not registry_has("mcp-platform/" + name, ver):
             podman("tag", local, remote)
             podman("push", "-q", "--tls-verify=false", remote, what="push of " + remote)
             changed = True
@@ -484,8 +501,7 @@ def up_gateway(host, addr):
 
 
 def up_health_pump():
-    return start_daemon("health-pump", [sys.executable, os.path.join(ROOT, "hack", "health_pump.py"), "--interval",
-                                        "1"], None, None, env=podman_env(), ready=lambda: True)
+    return start_daemon("health-pump", [sys.executable, os.path.join(ROOT, "hack", "health_pump.py")], None, None, env=podman_env(), ready=lambda: True)
 
 
 def up_monitoring():

@@ -1,0 +1,63 @@
+# -*- coding: utf-8 -*-
+# Copyright: mcp.platform contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Argument specs shared by mcp_backup and mcp_backup_info (they mirror doc_fragments/backup.py)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+def target_argument_spec():
+    return dict(
+        target=dict(type='str', choices=['s3', 'local'], default='s3'),
+        s3_endpoint_url=dict(type='str'),
+        s3_bucket=dict(type='str'),
+        s3_prefix=dict(type='str', default=''),
+        s3_access_key=dict(type='str', no_log=False),
+        s3_secret_key=dict(type='str', no_log=True),
+        s3_region=dict(type='str', default='us-east-1'),
+        s3_server_side_encryption=dict(type='str', choices=['AES256', 'aws:kms', 'none'], default='AES256'),
+        s3_retries=dict(type='int', default=5),
+        local_path=dict(type='path'),
+        part_size_mb=dict(type='int', default=16),
+        max_in_flight=dict(type='int', default=4),
+    )
+
+
+def postgres_argument_spec():
+    return dict(
+        postgres_dsn=dict(type='str', no_log=True),
+        postgres_host=dict(type='str'),
+        postgres_port=dict(type='int'),
+        postgres_user=dict(type='str'),
+        postgres_password=dict(type='str', no_log=True),
+        postgres_dbname=dict(type='str'),
+        postgres_maintenance_db=dict(type='str', default='postgres'),
+        pg_bin_dir=dict(type='path'),
+    )
+
+
+TARGET_REQUIRED_IF = [('target', 's3', ['s3_bucket']), ('target', 'local', ['local_path'])]
+
+
+def check_target_params(module):
+    """Extra validation with messages naming the option."""
+    params = module.params
+    if params['part_size_mb'] < 5:
+        module.fail_json(msg='part_size_mb must be at least 5 (the S3 minimum part size), got %d' % params['part_size_mb'])
+    if params['max_in_flight'] < 1:
+        module.fail_json(msg='max_in_flight must be at least 1')
+    if params['s3_retries'] < 1:
+        module.fail_json(msg='s3_retries must be at least 1')
+    if params['target'] == 's3' and params['s3_endpoint_url'] and not params['s3_endpoint_url'].startswith(('http://', 'https://')):
+        module.fail_json(msg='s3_endpoint_url must start with http:// or https://')
+
+
+def missing_libraries():
+    """Names of missing optional libraries with their import errors."""
+    from ansible_collections.mcp.platform.plugins.module_utils import backup_storage, backup_stream  # pylint: disable=import-outside-toplevel
+    out = []
+    if not backup_stream.HAS_ZSTD:
+        out.append(('zstandard', backup_stream.ZSTD_IMPORT_ERROR))
+    return out, backup_storage
