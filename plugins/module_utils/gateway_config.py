@@ -1,0 +1,136 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, mcp.platform maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Traefik dynamic configuration (file provider) written by the collection.
+
+Standard library only (the maintenance responder loads it by path). Files are JSON, which the
+file provider reads as YAML, and are written atomically (temp file in the hidden sub-folder
+``.mcp-tmp`` of the same folder, then rename) so Traefik's watcher never sees half a file and
+reloads once per change.
+
+Gateway contract: the Docker provider defines, per service, routers ``<svc>`` (entry point
+``web``) and ``<svc>-tls`` (``websecure``) for ``PathPrefix(`/mcp/<svc>`)``, the service ``<svc>``
+and the middleware ``<svc>-strip``. A router here with a higher priority wins over them.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import tempfile
+
+RESPONDER_SERVICE = "maintenance-responder"
+SERVICE_HEADER = "X-MCP-Maintenance-Service"
+DEFAULT_PRIORITY = 10000
+TMP_SUBDIR = ".mcp-tmp"
+HEADER_COMMENT = "# Managed by mcp.platform (mcp_maintenance). Derived from maintenance.json; do not edit.\n"
+
+
+def atomic_write(path, data, mode=0o644, tmp_dir=None):
+    """Write to a temp file (in ``tmp_dir``, default the target's folder), fsync, rename over ``path``."""
+    d = tmp_dir or os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=d)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode("utf-8"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.rename(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def read_text(path):
+    try:
+        with open(path, "r") as fh:
+            return fh.read()
+    except (IOError, OSError):
+        return None
+
+
+def bq(text):
+    """A Traefik rule literal (backtick-quoted)."""
+    if "`" in text:
+        raise ValueError("backticks are not allowed in %r" % text)
+    return "`%s`" % text
+
+
+def render_maintenance(entries, gateway):
+    """Routers for services in maintenance.
+
+    ``entries``: {service: entry} (active gateway services only); ``gateway``: settings
+    (responder_url, service_provider, http_entrypoint, tls_entrypoint, priority).
+    Returns the configuration dict, or None when there is nothing to route.
+    """
+    provider = gateway.get("service_provider") or "docker"
+    prio = int(gateway.get("priority") or DEFAULT_PRIORITY)
+    eps = [(gateway.get("http_entrypoint"), ""), (gateway.get("tls_entrypoint"), "-tls")]
+    eps = [(ep, suffix) for ep, suffix in eps if ep]
+    routers, middlewares = {}, {}
+    for svc, entry in sorted(entries.items()):
+        path_rule = "PathPrefix(%s)" % bq("/mcp/%s" % svc)
+        tag = "maintenance-%s-tag" % svc
+        middlewares[tag] = {"headers": {"customRequestHeaders": {SERVICE_HEADER: svc}}}
+        bypass = ["ClientIP(%s)" % bq(c) for c in entry.get("bypass_sources") or []]
+        hdr = entry.get("bypass_header")
+        if hdr and hdr.get("name"):
+            bypass.append("Header(%s, %s)" % (bq(hdr["name"]), bq(hdr.get("value") or "")))
+        for ep, suffix in eps:
+            r = {"rule": path_rule, "entryPoints": [ep], "priority": prio, "service": RESPONDER_SERVICE,
+                 "middlewares": [tag]}
+            if suffix:
+                r["tls"] = {}
+            routers["maintenance-%s%s" % (svc, suffix)] = r
+            if bypass:
+                b = {"rule": "%s && (%s)" % (path_rule, " || ".join(bypass)), "entryPoints": [ep],
+                     "priority": prio * 2, "service": "%s@%s" % (svc, provider),
+                     "middlewares": ["%s-strip@%s" % (svc, provider)]}
+                if suffix:
+                    b["tls"] = {}
+                routers["maintenance-%s-bypass%s" % (svc, suffix)] = b
+    if not routers:
+        return None
+    servers = [{"url": gateway["responder_url"]}]
+    return {"http": {"routers": routers, "middlewares": middlewares,
+                     "services": {RESPONDER_SERVICE: {"loadBalancer": {"servers": servers, "passHostHeader": True}}}}}
+
+
+def gateway_text(config):
+    if config is None:
+        return None
+    return HEADER_COMMENT + json.dumps(config, sort_keys=True, indent=2) + "\n"
+
+
+def write_file(path, text, tmp_dir=None):
+    """Write ``text`` to ``path`` (remove the file when text is None). True when it changed."""
+    if path is None:
+        return False
+    current = read_text(path)
+    if text is None:
+        if current is None:
+            return False
+        os.unlink(path)
+        return True
+    if current == text:
+        return False
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise ValueError("gateway dynamic folder %s does not exist" % os.path.dirname(path))
+    # The temp file goes to a hidden sub-folder: Traefik watches only the folder itself, and a temp file
+    # created there would trigger a reload *before* the rename, after which its providers throttle (2 s)
+    # delays the reload that matters.
+    # ``tmp_dir`` (e.g. the state folder) is used when it is on the same file system, so nothing at all
+    # but the rename happens in the watched folder.
+    folder = os.path.dirname(os.path.abspath(path))
+    if not (tmp_dir and os.path.isdir(tmp_dir) and os.stat(tmp_dir).st_dev == os.stat(folder).st_dev):
+        tmp_dir = os.path.join(folder, TMP_SUBDIR)
+        if not os.path.isdir(tmp_dir):
+            os.mkdir(tmp_dir, 0o755)
+    atomic_write(path, text, 0o644, tmp_dir=tmp_dir)
+    return True

@@ -1,0 +1,305 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, mcp.platform maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: mcp_failover
+version_added: 0.1.0
+short_description: Promote a PostgreSQL replica safely, and rejoin the old primary
+description:
+  - The Database Failover Runbook as one safe operation.
+  - O(state=promoted) checks every gate and reports each in RV(gates) - C(primary_down) (the old
+    primary refuses connections or times out from the controller B(and) from the other vantage
+    points in O(primary_down_confirmations), or O(fenced=true)), C(candidate_in_recovery)
+    (C(pg_is_in_recovery()) on the candidate) and C(lag) (received-but-not-replayed WAL within
+    O(max_lag_bytes), replay delay within O(max_lag_seconds)). It refuses with the failing gates
+    named unless O(force=true), then runs C(pg_promote(true, wait_seconds)) (resuming a paused
+    replay first), waits until the new primary accepts writes and reports it, its timeline and
+    the RPO estimate (lag at promotion). A candidate that is already a primary gives
+    C(changed=false), unless the old primary also accepts writes (split brain), which fails.
+  - O(state=rejoined) turns the old primary (O(data_dir) on this host) into a streaming replica of
+    the new one (O(candidate_dsn)) - checks the rewind prerequisites with C(pg_controldata)
+    (C(wal_log_hints) or data checksums, timeline fork), stops it if it runs, runs
+    C(pg_rewind -R), starts it and waits until it streams. When rewinding is impossible or fails
+    and O(allow_reclone=true), the data folder is moved aside (never deleted) and cloned afresh
+    with C(pg_basebackup -R). A node that already streams from the new primary gives
+    C(changed=false).
+  - O(state=status) evaluates the gates and changes nothing.
+  - Connection strings are never shown; every message is masked.
+author:
+  - mcp.platform maintainers (@mcp-platform)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Every gate (or rejoin prerequisite) is evaluated; RV(msg) says what would be done.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  state:
+    description: What to do.
+    type: str
+    choices: [promoted, rejoined, status]
+    default: status
+  primary_dsn:
+    description:
+      - libpq connection string of the old primary. Probed for C(primary_down) with O(state=promoted);
+        the node to turn into a replica with O(state=rejoined) (defaults to
+        C(host=127.0.0.1 port=<port> user=postgres dbname=postgres) there).
+    type: str
+  candidate_dsn:
+    description: libpq connection string of the replica to promote (the new primary for O(state=rejoined)).
+    type: str
+    required: true
+  primary_down_confirmations:
+    description:
+      - Results from other vantage points that the old primary is down, supplied by the playbook.
+        Each item is a boolean (true = down) or a registered result with C(down), C(reachable),
+        C(is_available) or C(failed) (a probe that fails when the primary cannot be reached).
+    type: list
+    elements: raw
+    default: []
+  min_confirmations:
+    description: How many items of O(primary_down_confirmations) are required (all must say down).
+    type: int
+    default: 1
+  fenced:
+    description: The old primary is fenced (powered off, isolated); C(primary_down) passes.
+    type: bool
+    default: false
+  max_lag_bytes:
+    description: Largest received-but-not-replayed WAL, in bytes, to promote without O(force).
+    type: int
+    default: 16777216
+  max_lag_seconds:
+    description: Largest replay delay, in seconds, to promote without O(force).
+    type: float
+    default: 30
+  force:
+    description: Promote even when gates fail (they are still reported).
+    type: bool
+    default: false
+  wait_seconds:
+    description: Seconds to wait for the promotion, or for the rejoined node to stream.
+    type: int
+    default: 60
+  connect_timeout:
+    description: Seconds for each connection attempt (and the C(primary_down) probe).
+    type: int
+    default: 5
+  data_dir:
+    description: Data folder of the old primary on this host (O(state=rejoined)).
+    type: path
+  port:
+    description: Port the rejoined node listens on (passed as C(-o "-p PORT"), never written to config).
+    type: int
+    default: 5432
+  bin_dir:
+    description: Folder holding C(pg_ctl), C(pg_rewind), C(pg_controldata), C(pg_basebackup).
+    type: path
+    default: /usr/lib/postgresql/15/bin
+  os_user:
+    description: OS user that owns the cluster; commands run as this user when the module runs as root.
+    type: str
+    default: postgres
+  log_file:
+    description: Server log file for C(pg_ctl start -l). Defaults to C(<data_dir>/../<basename>.log).
+    type: path
+  allow_reclone:
+    description: When C(pg_rewind) is impossible or fails, move O(data_dir) aside and clone with C(pg_basebackup -R).
+    type: bool
+    default: false
+  replication_conninfo:
+    description:
+      - C(primary_conninfo) to write for the rejoined node instead of the one C(pg_rewind -R) derives
+        (for example with C(passfile) or a replication user).
+    type: str
+requirements:
+  - psycopg2
+  - PostgreSQL server binaries on the host for O(state=rejoined)
+seealso:
+  - module: mcp.platform.mcp_maintenance
+  - module: mcp.platform.mcp_lock
+"""
+
+EXAMPLES = r"""
+- name: Is the primary down from the replica's host too?
+  ansible.builtin.wait_for:
+    host: "{{ mcp_pg_primary_host }}"
+    port: 5432
+    timeout: 5
+  delegate_to: "{{ groups['mcp_db_replica'][0] }}"
+  register: seen_from_replica
+  ignore_errors: true
+
+- name: Promote the replica
+  mcp.platform.mcp_failover:
+    state: promoted
+    primary_dsn: "host={{ mcp_pg_primary_host }} port=5432 user=postgres dbname=postgres password={{ vault_pg_password }}"
+    candidate_dsn: "host={{ mcp_pg_replica_host }} port=5432 user=postgres dbname=postgres password={{ vault_pg_password }}"
+    primary_down_confirmations:
+      - "{{ seen_from_replica }}"   # failed: true means the port could not be reached
+  register: failover
+
+- name: Rejoin the old primary as a replica
+  mcp.platform.mcp_failover:
+    state: rejoined
+    candidate_dsn: "host={{ mcp_pg_replica_host }} port=5432 user=postgres dbname=postgres"
+    data_dir: /var/lib/postgresql/15/main
+    port: 5432
+    allow_reclone: true
+  delegate_to: "{{ mcp_pg_primary_host }}"
+"""
+
+RETURN = r"""
+gates:
+  description: Each failover gate with its verdict.
+  returned: when state is promoted or status
+  type: list
+  elements: dict
+  sample:
+    - {name: primary_down, passed: true, detail: "controller: down (Connection refused); other vantage points: 1 of 1 report down"}
+    - {name: candidate_in_recovery, passed: true, detail: "pg_is_in_recovery() = true on 10.0.0.2:5432/postgres"}
+    - {name: lag, passed: true, detail: "received-but-not-replayed 0 bytes (limit 16777216), replay delay 0 s (limit 30 s)"}
+new_primary:
+  description: host:port/dbname of the (new) primary.
+  returned: when state is promoted or status
+  type: str
+timeline:
+  description: Timeline of the new primary (or of the rejoined node).
+  returned: success
+  type: int
+rpo_bytes:
+  description: WAL received but not replayed when promoting (data at risk, bytes).
+  returned: when state is promoted
+  type: int
+rpo_seconds:
+  description: Replay delay when promoting (seconds; null when unknown).
+  returned: when state is promoted
+  type: float
+forced:
+  description: Whether failing gates were overridden with O(force).
+  returned: when state is promoted
+  type: bool
+already_promoted:
+  description: The candidate was already a primary.
+  returned: when state is promoted
+  type: bool
+duration:
+  description: Seconds the operation took.
+  returned: success
+  type: float
+method:
+  description: How the node was rejoined (V(rewind) or V(reclone)); null when nothing was done.
+  returned: when state is rejoined
+  type: str
+steps:
+  description: Steps taken (or planned in check mode) for the rejoin.
+  returned: when state is rejoined
+  type: list
+  elements: str
+prerequisites:
+  description: Rejoin prerequisites read from pg_controldata (checksums, wal_log_hints, timelines).
+  returned: when state is rejoined and work was needed
+  type: dict
+moved_aside:
+  description: Where the old data folder was moved before a re-clone.
+  returned: when a re-clone happened
+  type: str
+msg:
+  description: One-line summary.
+  returned: always
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.mcp.platform.plugins.module_utils import postgres_ha
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            state=dict(type="str", default="status", choices=["promoted", "rejoined", "status"]),
+            primary_dsn=dict(type="str", no_log=True),
+            candidate_dsn=dict(type="str", required=True, no_log=True),
+            primary_down_confirmations=dict(type="list", elements="raw", default=[]),
+            min_confirmations=dict(type="int", default=1),
+            fenced=dict(type="bool", default=False),
+            max_lag_bytes=dict(type="int", default=16 * 1024 * 1024),
+            max_lag_seconds=dict(type="float", default=30.0),
+            force=dict(type="bool", default=False),
+            wait_seconds=dict(type="int", default=60),
+            connect_timeout=dict(type="int", default=5),
+            data_dir=dict(type="path"),
+            port=dict(type="int", default=5432),
+            bin_dir=dict(type="path", default="/usr/lib/postgresql/15/bin"),
+            os_user=dict(type="str", default="postgres"),
+            log_file=dict(type="path"),
+            allow_reclone=dict(type="bool", default=False),
+            replication_conninfo=dict(type="str", no_log=True),
+        ),
+        required_if=[["state", "promoted", ["primary_dsn"]], ["state", "rejoined", ["data_dir"]]],
+        supports_check_mode=True,
+    )
+    p = module.params
+    if not postgres_ha.HAS_PSYCOPG2:
+        module.fail_json(msg=missing_required_lib("psycopg2"), exception=str(postgres_ha.PSYCOPG2_IMPORT_ERROR))
+    for name in ("max_lag_bytes", "max_lag_seconds", "min_confirmations"):
+        if p[name] < 0:
+            module.fail_json(msg="%s must not be negative (got %s)" % (name, p[name]))
+    for name in ("wait_seconds", "connect_timeout", "port"):
+        if p[name] <= 0:
+            module.fail_json(msg="%s must be positive (got %s)" % (name, p[name]))
+    secrets = postgres_ha.dsn_secrets(p["primary_dsn"], p["candidate_dsn"], p["replication_conninfo"])
+    try:
+        for name in ("primary_dsn", "candidate_dsn"):
+            if p[name]:
+                try:
+                    postgres_ha.parse_dsn(p[name])
+                except postgres_ha.HAError as exc:
+                    raise postgres_ha.HAError("%s: %s" % (name, exc))
+        common = dict(confirmations=p["primary_down_confirmations"], fenced=p["fenced"],
+                      min_confirmations=p["min_confirmations"], max_lag_bytes=p["max_lag_bytes"],
+                      max_lag_seconds=p["max_lag_seconds"], timeout=p["connect_timeout"])
+        if p["state"] == "status":
+            gates, state, _primary = postgres_ha.evaluate_gates(p["primary_dsn"], p["candidate_dsn"], **common)
+            failing = [g["name"] for g in gates if not g["passed"]]
+            module.exit_json(changed=False, gates=gates, new_primary=postgres_ha.describe_dsn(p["candidate_dsn"]),
+                             timeline=state["timeline"], candidate_in_recovery=state["in_recovery"],
+                             lag_bytes=state["lag_bytes"], lag_seconds=state["lag_seconds"],
+                             msg="gates failing: %s" % ", ".join(failing) if failing else "all gates pass")
+        if p["state"] == "promoted":
+            res = postgres_ha.promote(p["primary_dsn"], p["candidate_dsn"], force=p["force"],
+                                      wait_seconds=p["wait_seconds"], check_mode=module.check_mode, **common)
+            res["msg"] = postgres_ha.mask(res["msg"], secrets)
+            if res.pop("failed"):
+                module.fail_json(**res)
+            module.exit_json(**res)
+        node_dsn = p["primary_dsn"] or "host=127.0.0.1 port=%d user=postgres dbname=postgres" % p["port"]
+        log_file = p["log_file"] or "%s.log" % p["data_dir"].rstrip("/")
+        res = postgres_ha.rejoin(node_dsn, p["candidate_dsn"], p["data_dir"], p["port"], bin_dir=p["bin_dir"],
+                                 os_user=p["os_user"], log_file=log_file, allow_reclone=p["allow_reclone"],
+                                 replication_conninfo=p["replication_conninfo"], wait_seconds=p["wait_seconds"],
+                                 timeout=p["connect_timeout"], check_mode=module.check_mode)
+        res["msg"] = postgres_ha.mask(res["msg"], secrets)
+        res.pop("failed", None)
+        module.exit_json(**res)
+    except postgres_ha.HAError as exc:
+        module.fail_json(msg=postgres_ha.mask(str(exc), secrets))
+    except postgres_ha.PGError as exc:
+        module.fail_json(msg="PostgreSQL error: %s" % postgres_ha.mask(str(exc), secrets))
+    except (IOError, OSError) as exc:
+        module.fail_json(msg="rejoin failed: %s" % postgres_ha.mask(str(exc), secrets))
+
+
+if __name__ == "__main__":
+    main()
