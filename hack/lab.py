@@ -104,10 +104,25 @@ def port_open(host, port, timeout=0.3):
         return False
 
 
+def fingerprint(argv):
+    """What a running daemon was started from: its command line and the lab's own scripts it runs."""
+    h = hashlib.sha256(" ".join(argv).encode())
+    for arg in argv:
+        if arg.startswith(ROOT) and arg.endswith(".py") and os.path.exists(arg):
+            with open(arg, "rb") as f:
+                h.update(f.read())
+    return h.hexdigest()[:16]
+
+
 def start_daemon(name, argv, host, port, env=None, ready=None, timeout=30):
-    """Start argv in the background unless our PID for `name` lives; fail by name if the port is taken."""
+    """Start argv in the background unless our PID for `name` lives (restarting it when its script or
+    command line changed); fail by name if the port is taken."""
+    fp_file = path("run", name + ".fp")
+    fp = fingerprint(argv)
     if running_pid(name):
-        return False
+        if os.path.exists(fp_file) and open(fp_file).read() == fp:
+            return False
+        stop_daemon(name)
     if port and port_open(host, port):
         raise LabError("port %s:%d needed by %s is already in use by another process" % (host, port, name))
     logf = open(path("logs", name + ".log"), "ab")
@@ -115,6 +130,8 @@ def start_daemon(name, argv, host, port, env=None, ready=None, timeout=30):
                             stdin=subprocess.DEVNULL)
     with open(pidfile(name), "w") as f:
         f.write(str(proc.pid))
+    with open(fp_file, "w") as f:
+        f.write(fp)
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -482,6 +499,8 @@ def up_gateway(host, addr):
                        "useBindPortIP": True, "watch": True,
                        "constraints": "Label(`io.mcp-platform.host`,`%s`)" % host},
             "file": {"directory": d["dynamic"], "watch": True},
+            # maintenance windows must reach the gateway within 2 s; Traefik's default throttle is 2 s
+            "providersThrottleDuration": "200ms",
         },
     }
     cfgfile = path("run", "traefik-%s.yml" % host)

@@ -13,10 +13,12 @@ __metaclass__ = type
 import re
 import time
 
-LEVEL_PATTERNS = {
-    "error": re.compile(r"\b(ERROR|CRITICAL|FATAL|PANIC|Traceback)\b|\blevel=(error|fatal)\b|\"level\":\s*\"(error|fatal)\"", re.I),
-    "warn": re.compile(r"\b(WARN|WARNING)\b|\blevel=warn(ing)?\b|\"level\":\s*\"warn(ing)?\"", re.I),
-}
+# The first upper-case level word of a line decides (so "INFO uvicorn.error: started" is not an error);
+# structured fields (level=error, "level": "warn") next; a bare Traceback line counts as an error.
+LEVEL_WORD = re.compile(r"\b(DEBUG|TRACE|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRITICAL|CRIT|FATAL|PANIC|ALERT|EMERG)\b")
+LEVEL_FIELD = re.compile(r"""\blevel["']?\s*[=:]\s*["']?(debug|trace|info|notice|warn|warning|error|err|critical|crit|fatal|panic)\b""", re.I)
+SEVERITY = {"WARN": "warn", "WARNING": "warn", "ERROR": "error", "ERR": "error", "CRITICAL": "error", "CRIT": "error",
+            "FATAL": "error", "PANIC": "error", "ALERT": "error", "EMERG": "error"}
 
 
 class LogsError(Exception):
@@ -25,10 +27,14 @@ class LogsError(Exception):
 
 def classify(line):
     """Return 'error', 'warn' or None for one log line."""
-    if LEVEL_PATTERNS["error"].search(line):
+    field = LEVEL_FIELD.search(line)
+    if field:
+        return SEVERITY.get(field.group(1).upper())
+    word = LEVEL_WORD.search(line)
+    if word:
+        return SEVERITY.get(word.group(1))
+    if line.lstrip().startswith("Traceback (most recent call last)"):
         return "error"
-    if LEVEL_PATTERNS["warn"].search(line):
-        return "warn"
     return None
 
 

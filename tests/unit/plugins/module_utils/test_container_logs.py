@@ -11,6 +11,9 @@ from ansible_collections.mcp.platform.plugins.module_utils.container_logs import
     ("Traceback (most recent call last):", "error"),
     ("INFO 127.0.0.1 GET /health 200", None),
     ("an errorless line about warnings-free code", None),
+    ("2026-11-24T21:23:01.097 INFO uvicorn.error: Uvicorn running on http://0.0.0.0:8080", None),
+    ("2026-11-24T21:23:01.097 ERROR uvicorn.error: Exception in ASGI application", "error"),
+    ("level=info msg=\"error budget ok\"", None),
 ])
 def test_classify(line, level):
     assert classify(line) == level
