@@ -1,0 +1,244 @@
+"""daily_check.yml against the lab: the real effect on the report, and each fault of issue 3."""
+import email
+import email.policy
+import glob
+import json
+import os
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+
+from conftest import LAB_DIR, ROOT, VENV_BIN, run_playbook
+
+pytestmark = pytest.mark.lab
+
+
+def daily_check(tmp_path, *extra, check=True):
+    report_dir = tmp_path / "reports"
+    res = run_playbook("daily_check.yml", "-e", "daily_check_report_dir=%s" % report_dir,
+                       "-e", "daily_check_fail_on=never", *extra, check=check)
+    with open(report_dir / "latest.json") as f:
+        return res, json.load(f)
+
+
+def rows(report, host):
+    h = [x for x in report["hosts"] if x["host"] == host][0]
+    return {c["name"]: c for c in h["checks"]}
+
+
+def adhoc(module, args):
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".build", "collections"),
+               ANSIBLE_PYTHON_INTERPRETER=os.path.join(VENV_BIN, "python"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
+    res = subprocess.run([os.path.join(VENV_BIN, "ansible"), "localhost", "-m", module, "-a", json.dumps(args)],
+                         env=env, cwd="/", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = json.loads(res.stdout[res.stdout.index("{"):])
+    return out["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
+@pytest.fixture(scope="module")
+def backup_prefix(lab, tmp_path_factory):
+    """A real, verified backup set in the lab's S3 store, under a prefix of this test module."""
+    prefix = "test-daily-check-%s" % uuid.uuid4().hex[:8]
+    src = tmp_path_factory.mktemp("cfg")
+    (src / "platform.env").write_text("VERSION=1.0.0\n")
+    s3 = dict(target="s3", s3_endpoint_url="http://127.0.0.1:%d" % lab["lab_s3_port"], s3_bucket=lab["lab_s3_bucket"],
+              s3_prefix=prefix, s3_access_key=lab["lab_s3_access_key"], s3_secret_key=lab["lab_s3_secret_key"])
+    made = adhoc("mcp.platform.mcp_backup", dict(s3, state="present", components=["config"], config_paths=[str(src)]))
+    assert made.get("changed") and not made.get("failed"), made
+    verified = adhoc("mcp.platform.mcp_backup", dict(s3, state="verified", backup_id=made["set_id"]))
+    assert not verified.get("failed"), verified
+    return prefix
+
+
+def test_healthy_lab_is_all_green_with_every_report(lab, tmp_path, backup_prefix):
+    maildir = os.path.join(LAB_DIR, "smtp")
+    before = set(glob.glob(os.path.join(maildir, "*.eml")))
+    res, report = daily_check(tmp_path, "-e", "daily_check_backup_s3_prefix=%s" % backup_prefix,
+                              "-e", '{"daily_check_email_to": ["ops@example.com"]}')
+    bad = {h["host"]: [(c["name"], c["status"], c["reason"]) for c in h["checks"] if c["status"] != "ok"]
+           for h in report["hosts"]}
+    assert report["status"] == "ok", bad
+    assert sorted(h["host"] for h in report["hosts"]) == ["mcp-1", "mcp-2", "mcp-3"]
+    r = rows(report, "mcp-1")
+    for svc in lab["lab_services"]:
+        assert r["gateway/%s" % svc]["status"] == "ok"
+        assert "tools" in r["mcp/%s" % svc]["reason"]
+        assert r["replicas/%s" % svc]["status"] == "ok"
+    assert len([n for n in r if n.startswith("replica/")]) == 2 * len(lab["lab_services"])
+    assert {c["step"] for c in report["hosts"][0]["checks"]} == {1, 2, 3, 4, 5, 6, 7}
+    assert "days left" in r["tls %s:%d" % (lab["lab_hosts"]["mcp-1"], lab["lab_gateway_https_port"])]["reason"]
+    assert r["backup"]["status"] == "ok" and "h old" in r["backup"]["reason"]
+    # the terminal summary: one line per host
+    assert "3 hosts: 3 ok, 0 warn, 0 crit, 0 unknown" in res.stdout
+    # the HTML page: self-contained, one table per host
+    html = (tmp_path / "reports" / "latest.html").read_text()
+    assert html.count("<table>") == 4 and "<script" not in html and "http://" not in html.split("<body>")[0]
+    # Prometheus textfile metrics
+    prom = (tmp_path / "reports" / "mcp_daily_check.prom").read_text()
+    assert 'mcp_check_status{host="mcp-2",check="gateway/git"} 0' in prom
+    assert 'mcp_check_latency_seconds{host="mcp-3",check="mcp/filesystem"}' in prom
+    # the email reached the SMTP sink with the HTML report and the JSON attached
+    deadline = time.time() + 10
+    while time.time() < deadline and not set(glob.glob(os.path.join(maildir, "*.eml"))) - before:
+        time.sleep(0.2)
+    new = sorted(set(glob.glob(os.path.join(maildir, "*.eml"))) - before)
+    assert new, "no message reached the lab SMTP sink"
+    with open(new[-1], "rb") as f:
+        msg = email.message_from_binary_file(f, policy=email.policy.default)
+    assert msg["To"] == "ops@example.com" and msg["Subject"].startswith("[OK] MCP daily check")
+    parts = {p.get_content_type(): p for p in msg.walk()}
+    assert "text/html" in parts and "mcp-3" in parts["text/html"].get_content()
+    assert any(p.get_filename() and p.get_filename().endswith(".json") for p in msg.walk())
+
+
+def test_stopped_replica_makes_only_its_checks_crit(lab, tmp_path, docker_client):
+    name = "mcp-2-git-1-v%s" % lab["lab_initial_version"]
+    ctr = docker_client.containers.list(all=True, filters={"label": ["io.mcp-platform.host=mcp-2",
+                                                                      "io.mcp-platform.service=git",
+                                                                      "io.mcp-platform.replica=1"]})[0]
+    name = ctr.name
+    ctr.stop(timeout=5)
+    try:
+        _, report = daily_check(tmp_path)
+    finally:
+        ctr.start()
+    r2 = rows(report, "mcp-2")
+    crit = sorted(n for n, c in r2.items() if c["status"] == "crit" and n != "backup")
+    assert crit == ["replica/%s" % name, "replicas/git"], crit
+    assert "0/1" in r2["replica/%s" % name]["reason"] or "not running" in r2["replica/%s" % name]["reason"]
+    assert "1/2" in r2["replicas/git"]["reason"]
+    assert r2["gateway/git"]["status"] == "ok"  # the other replica still serves
+    for host in ("mcp-1", "mcp-3"):
+        assert not [n for n, c in rows(report, host).items() if c["status"] == "crit" and n != "backup"]
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        ctr.reload()
+        if ctr.attrs["State"].get("Health", {}).get("Status") == "healthy":
+            break
+        time.sleep(0.5)
+
+
+def test_gateway_certificate_expiring_in_five_days(lab, tmp_path):
+    tls = os.path.join(LAB_DIR, "hosts", "mcp-3", "etc", "mcp", "tls")
+    dyn = os.path.join(LAB_DIR, "hosts", "mcp-3", "var", "lib", "mcp", "gateway", "dynamic", "tls.yml")
+    crt, key = os.path.join(tls, "gateway.crt"), os.path.join(tls, "gateway.key")
+    saved = {p: open(p, "rb").read() for p in (crt, key)}
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", crt,
+                    "-days", "5", "-subj", "/CN=mcp-3", "-addext", "subjectAltName=IP:%s" % lab["lab_hosts"]["mcp-3"]],
+                   check=True, capture_output=True)
+    dyn_text = open(dyn).read()
+    try:
+        with open(dyn, "w") as f:  # Traefik reloads certificates when its dynamic file changes
+            f.write(dyn_text + "# rotated %s\n" % time.time())
+        tls_row = "tls %s:%d" % (lab["lab_hosts"]["mcp-3"], lab["lab_gateway_https_port"])
+        deadline = time.time() + 20
+        while True:
+            _, report = daily_check(tmp_path, "--limit", "mcp-3,localhost")
+            row = rows(report, "mcp-3")[tls_row]
+            if "4." in row["reason"] or "5.0 days" in row["reason"] or time.time() > deadline:
+                break
+            time.sleep(1)
+        assert row["status"] == "crit", row  # default thresholds 30/7
+        _, report = daily_check(tmp_path, "--limit", "mcp-3,localhost", "-e", "daily_check_tls_crit_days=3")
+        assert rows(report, "mcp-3")[tls_row]["status"] == "warn"
+    finally:
+        for p, data in saved.items():
+            with open(p, "wb") as f:
+                f.write(data)
+        with open(dyn, "w") as f:
+            f.write(dyn_text)
+
+
+def test_postgres_primary_stopped_is_crit(lab, tmp_path):
+    datadir = os.path.join(LAB_DIR, "pg", "primary")
+    pg_ctl = "/usr/lib/postgresql/15/bin/pg_ctl"
+    subprocess.run(["runuser", "-u", "postgres", "--", pg_ctl, "-D", datadir, "-m", "fast", "-w", "stop"], check=True,
+                   capture_output=True)
+    try:
+        _, report = daily_check(tmp_path, "--limit", "mcp-1,localhost")
+    finally:
+        subprocess.run(["runuser", "-u", "postgres", "--", pg_ctl, "-D", datadir, "-o",
+                        "-p %d" % lab["lab_postgres_primary_port"], "-l", os.path.join(LAB_DIR, "pg", "primary.log"),
+                        "-w", "start"], check=True, capture_output=True)
+    row = rows(report, "mcp-1")["postgres"]
+    assert row["status"] == "crit", row
+    assert lab["lab_db_password"] not in json.dumps(report)
+
+
+def test_disk_threshold_one_percent_is_crit(lab, tmp_path):
+    _, report = daily_check(tmp_path, "--limit", "mcp-1,localhost", "-e", "daily_check_disk_warn_percent=0",
+                            "-e", "daily_check_disk_crit_percent=1")
+    disk = {n: c for n, c in rows(report, "mcp-1").items() if n.startswith("disk ")}
+    assert disk and all(c["status"] == "crit" for c in disk.values()), disk
+
+
+def test_no_secret_in_verbose_output(lab, tmp_path):
+    res, _ = daily_check(tmp_path, "--limit", "mcp-2,localhost", "-vvv")
+    assert lab["lab_db_password"] not in res.stdout
+    assert lab["lab_s3_secret_key"] not in res.stdout
+
+
+def _health(args):
+    return adhoc("mcp.platform.mcp_health", args)
+
+
+def test_mcp_check_crit_when_health_200_but_handshake_fails(lab, docker_client):
+    image = "%s/mcp-platform/git:0.9.0-broken-mcp" % lab["registry"]
+    ctr = docker_client.containers.run(image, detach=True, ports={"8080/tcp": ("127.0.0.1", None)},
+                                       labels={"io.mcp-platform.lab": "true", "io.mcp-platform.test": "broken-mcp"},
+                                       name="lab-test-broken-mcp-%s" % uuid.uuid4().hex[:6])
+    try:
+        port = None
+        for _ in range(50):
+            ctr.reload()
+            ports = ctr.attrs["NetworkSettings"]["Ports"].get("8080/tcp")
+            if ports:
+                port = ports[0]["HostPort"]
+                break
+            time.sleep(0.1)
+        base = "http://127.0.0.1:%s" % port
+        out = _health({"checks": [{"name": "health", "type": "http", "url": base + "/health"},
+                                  {"name": "mcp", "type": "mcp", "url": base + "/mcp"}],
+                       "wait": True, "wait_timeout": 15, "fail_on": "never"})
+        by = {c["name"]: c for c in out["checks"]}
+        assert by["health"]["status"] == "ok"
+        assert by["mcp"]["status"] == "crit", by["mcp"]
+    finally:
+        ctr.remove(force=True)
+
+
+def test_wait_succeeds_for_a_late_replica_and_times_out_without_one(lab, docker_client):
+    svc = "waittest%s" % uuid.uuid4().hex[:6]
+    image = "%s/mcp-platform/filesystem:%s" % (lab["registry"], lab["lab_initial_version"])
+    labels = {"io.mcp-platform.lab": "true", "io.mcp-platform.managed": "true", "io.mcp-platform.service": svc,
+              "io.mcp-platform.host": "lab-test"}
+    check = {"name": "late", "type": "container", "docker_host": lab["docker_host"], "service": svc,
+             "platform_host": "lab-test", "min_replicas": 1}
+    started = []
+
+    def start_late():
+        time.sleep(5)
+        started.append(docker_client.containers.run(image, detach=True, labels=labels, name=svc,
+                                                    ports={"8080/tcp": ("127.0.0.1", None)}))
+
+    t = threading.Thread(target=start_late)
+    t.start()
+    try:
+        t0 = time.time()
+        out = _health({"checks": [check], "wait": True, "wait_timeout": 60, "interval": 1})
+        took = time.time() - t0
+        assert not out.get("failed"), out.get("msg")
+        assert out["checks"][0]["status"] == "ok" and 5 <= took < 60
+    finally:
+        t.join()
+        for c in started:
+            c.remove(force=True)
+    t0 = time.time()
+    out = _health({"checks": [check, {"name": "memory", "type": "memory"}], "wait": True, "wait_timeout": 4,
+                   "interval": 1})
+    assert out.get("failed") and 4 <= time.time() - t0 < 30
+    assert "late" in out["msg"] and "memory" not in out["msg"].split("unhealthy", 1)[-1]
