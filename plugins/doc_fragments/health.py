@@ -29,7 +29,9 @@ options:
         V(redis): O(checks[].url), O(checks[].username), O(checks[].password), O(checks[].validate_certs).
         V(mongodb): O(checks[].uri).
         V(container): O(checks[].service), O(checks[].docker_host), O(checks[].platform_host), O(checks[].labels),
-        O(checks[].min_replicas), O(checks[].max_restarts).
+        O(checks[].min_replicas), O(checks[].max_restarts), O(checks[].probe_path), O(checks[].probe_port).
+        V(logs): O(checks[].docker_host), O(checks[].service), O(checks[].platform_host), O(checks[].labels),
+        O(checks[].since), O(checks[].warn_errors), O(checks[].crit_errors), O(checks[].last).
         V(disk): O(checks[].path), O(checks[].warn_percent), O(checks[].crit_percent).
         V(memory): O(checks[].warn_percent), O(checks[].crit_percent).
         Every type also accepts O(checks[].timeout)."
@@ -59,7 +61,7 @@ options:
             C(MemAvailable)).
         type: str
         required: true
-        choices: [http, mcp, tcp, tls, postgres, redis, mongodb, container, disk, memory]
+        choices: [http, mcp, tcp, tls, postgres, redis, mongodb, container, logs, disk, memory]
       timeout:
         description:
           - Seconds for each network operation of this check. Defaults to the module's O(timeout).
@@ -146,24 +148,44 @@ options:
         description: V(mongodb) - a C(mongodb://) or C(mongodb+srv://) URI. Its password is never shown.
         type: str
       service:
-        description: V(container) - the service, matched against the label C(io.mcp-platform.service).
+        description: V(container), V(logs) - the service, matched against the label C(io.mcp-platform.service) (V(logs) - optional).
         type: str
       docker_host:
         description:
-          - V(container) - Docker-compatible API address, for example C(unix:///run/podman/podman.sock)
+          - V(container), V(logs) - Docker-compatible API address, for example C(unix:///run/podman/podman.sock)
             or C(tcp://host:2375). Defaults to the C(DOCKER_HOST) environment (or the local Docker socket).
         type: str
       platform_host:
-        description: V(container) - only containers whose label C(io.mcp-platform.host) has this value (the inventory host).
+        description: V(container), V(logs) - only containers whose label C(io.mcp-platform.host) has this value (the inventory host).
         type: str
       labels:
-        description: V(container) - further labels every container must carry.
+        description: V(container), V(logs) - further labels every container must carry.
         type: dict
       min_replicas:
         description: V(container) - V(crit) if fewer replicas are running and healthy (or have no health check). Default V(1).
         type: int
       max_restarts:
         description: V(container) - V(warn) when a replica's restart count exceeds this. Not checked by default.
+        type: int
+      probe_path:
+        description:
+          - V(container) - also GET this path (for example V(/health)) on every running replica's published
+            O(checks[].probe_port), bypassing the gateway; a replica that does not answer 200 is not ready.
+        type: str
+      probe_port:
+        description: V(container) - the container port whose published host port O(checks[].probe_path) is requested on. Default V(8080).
+        type: int
+      since:
+        description: V(logs) - how far back to read the containers' logs, in seconds. Default V(86400).
+        type: int
+      warn_errors:
+        description: V(logs) - V(warn) from this many error lines (0 never warns). Default V(1).
+        type: int
+      crit_errors:
+        description: V(logs) - V(crit) from this many error lines. Default V(100).
+        type: int
+      last:
+        description: V(logs) - how many of the newest error and warning lines to return in C(details.last). Default V(20).
         type: int
       path:
         description: V(disk) - a path on the file system to check.

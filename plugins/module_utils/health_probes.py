@@ -23,11 +23,13 @@ import re
 import socket
 import ssl
 import tempfile
+import threading
 import time
 from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urlsplit
-from urllib.request import HTTPSHandler, Request, build_opener
+from urllib.request import HTTPSHandler, Request, build_opener, urlopen
 
+from ansible_collections.mcp.platform.plugins.module_utils.container_logs import LogsError, recent_problems
 from ansible_collections.mcp.platform.plugins.module_utils.mcp_client import (
     DEFAULT_PROTOCOL_VERSION,
     MCPError,
@@ -50,7 +52,7 @@ def lib(name):
 
 
 STATUSES = ("ok", "warn", "crit", "unknown")
-CHECK_TYPES = ("http", "mcp", "tcp", "tls", "postgres", "redis", "mongodb", "container", "disk", "memory")
+CHECK_TYPES = ("http", "mcp", "tcp", "tls", "postgres", "redis", "mongodb", "container", "logs", "disk", "memory")
 MASK = "********"
 MAX_BODY = 1024 * 1024
 SERVICE_LABEL = "io.mcp-platform.service"
@@ -128,6 +130,7 @@ class CheckValidationError(ValueError):
 
 
 REQUIRED = object()
+DOCKER_API_VERSION = "1.41"
 
 FIELD_KINDS = {
     "name": "str", "type": "str", "timeout": "float",
@@ -138,7 +141,8 @@ FIELD_KINDS = {
     "dsn": "str", "password": "str", "username": "str", "expect_role": "str", "max_lag_seconds": "float",
     "max_lag_bytes": "int", "uri": "str",
     "docker_host": "str", "service": "str", "platform_host": "str", "labels": "dict", "min_replicas": "int",
-    "max_restarts": "int",
+    "max_restarts": "int", "probe_path": "str", "probe_port": "int",
+    "since": "int", "warn_errors": "int", "crit_errors": "int", "last": "int",
     "path": "str", "warn_percent": "float", "crit_percent": "float",
 }
 
@@ -153,7 +157,9 @@ TYPE_FIELDS = {
     "redis": {"url": REQUIRED, "username": None, "password": None, "validate_certs": True},
     "mongodb": {"uri": REQUIRED},
     "container": {"service": REQUIRED, "docker_host": None, "platform_host": None, "labels": {}, "min_replicas": 1,
-                  "max_restarts": None},
+                  "max_restarts": None, "probe_path": None, "probe_port": 8080},
+    "logs": {"docker_host": None, "service": None, "platform_host": None, "labels": {}, "since": 86400,
+             "warn_errors": 1, "crit_errors": 100, "last": 20},
     "disk": {"path": REQUIRED, "warn_percent": 80.0, "crit_percent": 90.0},
     "memory": {"warn_percent": 75.0, "crit_percent": 85.0},
 }
@@ -319,6 +325,19 @@ def validate_check(check, index=None, default_timeout=5.0):
     if ctype == "container":
         _check_range(opt("min_replicas"), out["min_replicas"], 0, 10000)
         _check_range(opt("max_restarts"), out["max_restarts"], 0, 10 ** 9)
+        if out["docker_host"] is not None and not re.match(r"^(unix|tcp|http|https|ssh|npipe)://", out["docker_host"]):
+            raise CheckValidationError(opt("docker_host"), "must be a unix://, tcp://, http(s):// or ssh:// address")
+    if ctype == "container":
+        _check_range(opt("probe_port"), out["probe_port"], 1, 65535)
+        if out["probe_path"] is not None and not out["probe_path"].startswith("/"):
+            raise CheckValidationError(opt("probe_path"), "must start with /, got %r" % out["probe_path"])
+    if ctype == "logs":
+        _check_range(opt("since"), out["since"], 1, 10 ** 8)
+        _check_range(opt("warn_errors"), out["warn_errors"], 0, 10 ** 9)
+        _check_range(opt("crit_errors"), out["crit_errors"], 0, 10 ** 9)
+        _check_range(opt("last"), out["last"], 0, 10000)
+        if out["warn_errors"] > out["crit_errors"]:
+            raise CheckValidationError(opt("warn_errors"), "must be <= crit_errors (%s), got %s" % (out["crit_errors"], out["warn_errors"]))
         if out["docker_host"] is not None and not re.match(r"^(unix|tcp|http|https|ssh|npipe)://", out["docker_host"]):
             raise CheckValidationError(opt("docker_host"), "must be a unix://, tcp://, http(s):// or ssh:// address")
     if ctype in ("disk", "memory"):
@@ -760,7 +779,8 @@ def probe_container(check):
         labels.append("%s=%s" % (HOST_LABEL, check["platform_host"]))
     labels += ["%s=%s" % kv for kv in sorted(check["labels"].items())]
     try:
-        kwargs = {"timeout": max(1, int(math.ceil(check["timeout"])))}
+        # A pinned API version saves the version round trip; 1.41 is Docker 20.10 and Podman 4's compat API.
+        kwargs = {"timeout": max(1, int(math.ceil(check["timeout"]))) * 2, "version": DOCKER_API_VERSION}
         if check["docker_host"]:
             kwargs["base_url"] = check["docker_host"]
         api = docker.APIClient(**kwargs) if check["docker_host"] else docker.from_env(**kwargs).api
@@ -787,21 +807,105 @@ def probe_container(check):
     except Exception as exc:  # pylint: disable=broad-except  # docker.errors.* and requests errors
         return result("crit", "container %s: Docker API error: %s" % (check["service"], " ".join(str(exc).split())[:300]), **details)
     replicas.sort(key=lambda r: (r["replica"] or "", r["name"]))
+    if check["probe_path"]:
+        _probe_replicas(check, found, replicas)
     details["replicas"] = replicas
-    ready = [r for r in replicas if r["running"] and r["health"] in ("healthy", "none")]
+    ready = [r for r in replicas if r["running"] and r["health"] in ("healthy", "none") and r.get("probe_ok", True)]
     details["running"] = len([r for r in replicas if r["running"]])
     details["ready"] = len(ready)
     text = "container %s: %d/%d replicas running and healthy" % (check["service"], len(ready), len(replicas))
     if len(ready) < check["min_replicas"]:
-        bad = ["%s (%s, health %s)" % (r["name"], r["status"], r["health"]) for r in replicas if r not in ready]
+        bad = [_replica_text(r) for r in replicas if r not in ready]
         return result("crit", "%s, fewer than min_replicas %d%s" % (text, check["min_replicas"],
                                                                     (": " + ", ".join(bad)) if bad else ""), **details)
-    problems = ["%s is %s (health %s)" % (r["name"], r["status"], r["health"]) for r in replicas if r not in ready]
+    problems = [_replica_text(r) for r in replicas if r not in ready]
     if check["max_restarts"] is not None:
         problems += ["%s restarted %d times > max_restarts %d" % (r["name"], r["restart_count"], check["max_restarts"])
                      for r in replicas if r["restart_count"] > check["max_restarts"]]
     if problems:
         return result("warn", "%s: %s" % (text, "; ".join(problems)), **details)
+    return result("ok", text, **details)
+
+
+def _replica_text(rep):
+    text = "%s (%s, health %s" % (rep["name"], rep["status"], rep["health"])
+    if "probe_ok" in rep and not rep["probe_ok"]:
+        text += ", %s" % rep.get("probe_reason")
+    return text + ")"
+
+
+def _probe_replicas(check, found, replicas):
+    """GET probe_path on each running replica's published probe_port, concurrently: the direct probe
+    (bypassing the gateway) that tells a replica answering from one that only looks alive."""
+    ports = {}
+    for item in found:
+        for port in item.get("Ports") or []:
+            if port.get("PrivatePort") == check["probe_port"] and port.get("PublicPort"):
+                host = port.get("IP") or "127.0.0.1"
+                ports[item["Id"][:12]] = ("127.0.0.1" if host in ("0.0.0.0", "::") else host, port["PublicPort"])
+
+    def one(rep):
+        target = ports.get(rep["id"])
+        if not rep["running"]:
+            return
+        if not target:
+            rep.update(probe_ok=False, probe_reason="no published port %d" % check["probe_port"])
+            return
+        url = "http://%s:%s%s" % (target[0], target[1], check["probe_path"])
+        start = time.monotonic()
+        try:
+            with urlopen(Request(url, headers={"User-Agent": "mcp.platform.mcp_health"}), timeout=check["timeout"]) as resp:
+                code = resp.status
+        except HTTPError as exc:
+            code = exc.code
+        except Exception as exc:  # pylint: disable=broad-except  # any failure to answer is a failed probe
+            rep.update(probe_url=url, probe_ok=False, probe_reason="%s: %s" % (check["probe_path"], " ".join(str(exc).split())[:120]))
+            return
+        rep.update(probe_url=url, probe_code=code, probe_ok=code == 200,
+                   probe_latency_ms=round((time.monotonic() - start) * 1000.0, 1),
+                   probe_reason="%s answered HTTP %s" % (check["probe_path"], code))
+
+    threads = [threading.Thread(target=one, args=(rep,)) for rep in replicas]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def probe_logs(check):
+    """Error and warning lines of the matching containers' logs over the last `since` seconds."""
+    details = {"since": check["since"]}
+    docker = lib("docker")
+    if docker is None:
+        return result("unknown", "the docker Python SDK is not installed on the managed node", **details)
+    labels = ["io.mcp-platform.managed=true"]
+    if check["service"]:
+        labels.append("%s=%s" % (SERVICE_LABEL, check["service"]))
+    if check["platform_host"]:
+        labels.append("%s=%s" % (HOST_LABEL, check["platform_host"]))
+    labels += ["%s=%s" % kv for kv in sorted(check["labels"].items())]
+    try:
+        kwargs = {"timeout": max(1, int(math.ceil(check["timeout"]))) * 4, "version": DOCKER_API_VERSION}
+        if check["docker_host"]:
+            kwargs["base_url"] = check["docker_host"]
+        client = docker.DockerClient(**kwargs) if check["docker_host"] else docker.from_env(**kwargs)
+        try:
+            found = recent_problems(client, labels, check["since"], check["last"])
+        finally:
+            client.close()
+    except LogsError as exc:
+        return result("crit", "logs: %s" % " ".join(str(exc).split())[:300], **details)
+    except Exception as exc:  # pylint: disable=broad-except  # docker.errors.* and requests errors
+        return result("crit", "logs: Docker API error: %s" % " ".join(str(exc).split())[:300], **details)
+    details.update(found)
+    errors, warnings = found["counts"].get("error", 0), found["counts"].get("warn", 0)
+    text = "%d errors, %d warnings in the last %s across %d containers" % (
+        errors, warnings, ("%d h" % (check["since"] // 3600)) if check["since"] % 3600 == 0 else ("%d s" % check["since"]),
+        len(found["containers"]))
+    if errors >= check["crit_errors"]:
+        return result("crit", "%s (crit_errors %d)" % (text, check["crit_errors"]), **details)
+    if errors >= check["warn_errors"] and check["warn_errors"] > 0:
+        return result("warn", "%s (warn_errors %d)" % (text, check["warn_errors"]), **details)
     return result("ok", text, **details)
 
 
@@ -869,6 +973,7 @@ PROBES = {
     "redis": probe_redis,
     "mongodb": probe_mongodb,
     "container": probe_container,
+    "logs": probe_logs,
     "disk": probe_disk,
     "memory": probe_memory,
 }
@@ -876,7 +981,7 @@ PROBES = {
 
 def probe_budget(check):
     """Seconds a probe may take before the runner declares it hung (several round trips per probe)."""
-    steps = {"mcp": 5, "postgres": 3, "tls": 3, "redis": 3, "container": 4}.get(check["type"], 2)
+    steps = {"mcp": 5, "postgres": 3, "tls": 3, "redis": 3, "container": 4, "logs": 8}.get(check["type"], 2)
     return check["timeout"] * steps + 2.0
 
 

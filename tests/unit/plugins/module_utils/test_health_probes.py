@@ -423,24 +423,37 @@ def test_postgres_without_driver(monkeypatch):
     assert res["details"]["dsn"] == "host=127.0.0.1 password=******** dbname=x"
 
 
+def lab_pg_roles():
+    """(primary, replica) addresses of the lab pair: a failover test may have swapped them."""
+    roles = {}
+    for addr in (LAB_PG, LAB_PG_REPLICA):
+        res = run({"name": "p", "type": "postgres", "dsn": "host=%s port=%d user=postgres dbname=postgres" % addr})
+        roles[res["details"].get("role")] = addr
+    if set(roles) != {"primary", "replica"}:
+        pytest.skip("the lab PostgreSQL pair is not a primary and a replica right now: %s" % roles)
+    return roles["primary"], roles["replica"]
+
+
 @pytest.mark.skipif(not reachable(LAB_PG), reason="lab PostgreSQL primary (127.0.0.1:25432) is not running (make lab-up)")
 @pytest.mark.parametrize("driver", ["psycopg2", "psycopg"])
 def test_postgres_lab_primary(monkeypatch, driver):
     if hp.lib(driver) is None:
         pytest.skip("%s is not installed" % driver)
+    primary, _replica = lab_pg_roles()
     if driver == "psycopg":
         monkeypatch.setitem(hp._LIBS, "psycopg2", None)
-    dsn = "postgresql://postgres:ignored-pw@%s:%d/postgres" % LAB_PG
+    dsn = "postgresql://postgres:ignored-pw@%s:%d/postgres" % primary
     res = run({"name": "p", "type": "postgres", "dsn": dsn, "expect_role": "primary"})
     assert res["status"] == "ok", res
     assert res["details"]["role"] == "primary" and res["details"]["dsn"].startswith("postgresql://postgres:********@")
-    res = run({"name": "p", "type": "postgres", "dsn": "host=%s port=%d user=postgres dbname=postgres" % LAB_PG, "expect_role": "replica"})
+    res = run({"name": "p", "type": "postgres", "dsn": "host=%s port=%d user=postgres dbname=postgres" % primary, "expect_role": "replica"})
     assert res["status"] == "crit" and "role is primary, expected replica" in res["reason"]
 
 
 @pytest.mark.skipif(not reachable(LAB_PG_REPLICA), reason="lab PostgreSQL replica (127.0.0.1:25433) is not running (make lab-up)")
 def test_postgres_lab_replica():
-    res = run({"name": "p", "type": "postgres", "dsn": "host=%s port=%d user=postgres dbname=postgres" % LAB_PG_REPLICA,
+    _primary, replica = lab_pg_roles()
+    res = run({"name": "p", "type": "postgres", "dsn": "host=%s port=%d user=postgres dbname=postgres" % replica,
                "expect_role": "replica", "max_lag_seconds": 3600})
     assert res["status"] in ("ok", "warn"), res
     assert res["details"]["role"] == "replica" and res["details"]["lag_bytes"] is not None
@@ -515,3 +528,41 @@ def test_container_lab_service_matches_engine(service):
     res = run({"name": "c", "type": "container", "service": service, "docker_host": "unix://" + LAB_DOCKER_SOCK,
                "min_replicas": len(reps) + 1})
     assert res["status"] == "crit" and "fewer than min_replicas" in res["reason"]
+
+
+@pytest.mark.parametrize("check,option", [
+    ({"type": "container", "service": "s", "probe_path": "health"}, "checks[0].probe_path"),
+    ({"type": "container", "service": "s", "probe_port": 70000}, "checks[0].probe_port"),
+    ({"type": "logs", "since": 0}, "checks[0].since"),
+    ({"type": "logs", "warn_errors": 5, "crit_errors": 2}, "checks[0].warn_errors"),
+    ({"type": "logs", "docker_host": "/var/run/docker.sock"}, "checks[0].docker_host"),
+])
+def test_container_probe_and_logs_validation(check, option):
+    with pytest.raises(hp.CheckValidationError) as err:
+        hp.validate_check(dict(check, name="x"), 0)
+    assert err.value.option == option
+
+
+def test_container_lab_direct_probe_of_every_replica():
+    api = _lab_docker()
+    found = api.containers(filters={"label": ["%s=filesystem" % hp.SERVICE_LABEL, "io.mcp-platform.host=mcp-1"]})
+    if not found:
+        pytest.skip("the lab runs no filesystem containers on mcp-1 yet (make lab-up deploys them)")
+    res = run({"name": "c", "type": "container", "service": "filesystem", "platform_host": "mcp-1",
+               "docker_host": "unix://" + LAB_DOCKER_SOCK, "probe_path": "/version"})
+    running = [r for r in res["details"]["replicas"] if r["running"]]
+    assert running and all(r["probe_code"] == 200 and r["probe_url"].endswith("/version") for r in running), res
+    res = run({"name": "c", "type": "container", "service": "filesystem", "platform_host": "mcp-1",
+               "docker_host": "unix://" + LAB_DOCKER_SOCK, "probe_path": "/no-such-route"})
+    assert res["status"] == "crit" and "answered HTTP 404" in res["reason"], res
+
+
+def test_logs_lab_counts_real_container_lines():
+    api = _lab_docker()
+    if not api.containers(filters={"label": ["io.mcp-platform.managed=true"]}):
+        pytest.skip("the lab runs no managed containers yet (make lab-up deploys them)")
+    res = run({"name": "l", "type": "logs", "docker_host": "unix://" + LAB_DOCKER_SOCK, "platform_host": "mcp-1",
+               "since": 3600, "warn_errors": 0, "crit_errors": 10 ** 6})
+    assert res["status"] == "ok", res
+    assert res["details"]["containers"] and set(res["details"]["counts"]) == {"error", "warn"}
+    assert res["reason"].endswith("across %d containers" % len(res["details"]["containers"]))
