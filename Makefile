@@ -6,6 +6,7 @@ VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
 export MCP_LAB_DIR ?= $(CURDIR)/.lab
 export MCP_VENV := $(VENV)
+export PATH := $(BIN):$(PATH)
 STAGE := $(CURDIR)/.build/stage/ansible_collections/mcp/platform
 THOME := $(CURDIR)/.build/home
 FARM := $(CURDIR)/.build/collections
@@ -16,7 +17,7 @@ PLAYBOOK := $(BIN)/ansible-playbook -i inventories/lab
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
 .PHONY: help venv farm lab-up lab-down lab-status lab-clean demo test test-fast lint sanity units integration \
-        molecule changelog-lint ee-check bench clean
+        pytest molecule changelog-lint ee-check stage bench clean
 
 help:
 	@echo "make demo       bring the lab up and run the daily check on it"
@@ -60,13 +61,17 @@ demo: lab-up
 	@echo "The lab is up: see README.md (Lab) for its addresses; make lab-status to look again."
 
 # ---- tests -------------------------------------------------------------------------------------
-test: venv farm lab-up lint sanity changelog-lint ee-check molecule units integration
+# Ends with one pytest run (unit + integration) so its "N passed" line closes the output.
+test: venv farm lab-up lint sanity changelog-lint ee-check molecule pytest
 
 test-fast: venv farm
 	$(PYTEST) -q tests/unit
 
 units: venv farm
 	$(PYTEST) -q tests/unit
+
+pytest: venv farm
+	$(PYTEST) -q -rs tests/unit tests/integration
 
 integration: venv farm
 	$(PYTEST) -q -m lab tests/integration
@@ -84,9 +89,11 @@ ee-check: venv farm
 
 # ansible-test only runs where the real path ends in ansible_collections/mcp/platform: a staged copy,
 # with its own git repo (so files count) and an offline stand-in for the get-pip script it downloads.
+# The copy holds what the collection ships (galaxy.yml build_ignore drops hack/, lab/ and bench/: lab tooling).
 stage: venv
 	rm -rf $(STAGE) && mkdir -p $(STAGE) $(THOME)/.ansible/test/cache
-	git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C $(STAGE)
+	git ls-files -z --cached --others --exclude-standard -- . ':!hack' ':!lab' ':!bench' ':!.ci' \
+	  | tar --null -T - -cf - | tar -xf - -C $(STAGE)
 	git -C $(STAGE) init -q && git -C $(STAGE) add -A
 	cp hack/get_pip_offline.py $(THOME)/.ansible/test/cache/get_pip_24_2.py
 
@@ -98,8 +105,8 @@ molecule: venv farm
 	  (cd extensions && $(BIN)/molecule test -s $$s) || exit 1; \
 	done
 
-bench: venv lab-up
-	$(BIN)/python bench/run.py
+bench: venv farm lab-up
+	$(BIN)/python bench/health.py
 
 clean:
 	rm -rf .build

@@ -512,10 +512,10 @@ def up_gateway(host, addr):
                             CFG["lab_gateway_http_port"], timeout=20)
     responder = os.path.join(ROOT, "lab", "maintenance", "responder.py")
     if os.path.exists(responder):
-        changed |= start_daemon("responder-" + host, [sys.executable, responder, "--listen",
-                                                       "%s:%d" % (addr, CFG.get("lab_responder_port", 28090)),
-                                                       "--state-file", os.path.join(d["state"], "maintenance.json")],
-                                addr, CFG.get("lab_responder_port", 28090))
+        port = CFG.get("lab_responder_port", 28090)
+        argv = [sys.executable, responder, "--listen", "%s:%d" % (addr, port),
+                "--state-file", os.path.join(d["state"], "maintenance.json")]
+        changed |= start_daemon("responder-" + host, argv, addr, port)
     return changed
 
 
@@ -540,6 +540,7 @@ def up_monitoring():
         "route": {"receiver": "lab", "group_wait": "1s"}, "receivers": [{"name": "lab"}]}))
     if ch:
         stop_daemon("prometheus")
+    rules = rule_files_changed()
     changed = start_daemon("alertmanager", ["prometheus-alertmanager", "--config.file=" + path("am", "alertmanager.yml"),
                                             "--storage.path=" + path("am", "data"),
                                             "--web.listen-address=127.0.0.1:%d" % CFG["lab_alertmanager_port"],
@@ -550,6 +551,21 @@ def up_monitoring():
                                            "--web.listen-address=127.0.0.1:%d" % CFG["lab_prometheus_port"],
                                            "--web.enable-lifecycle", "--rules.alert.resend-delay=5s"],
                             "127.0.0.1", CFG["lab_prometheus_port"])
+    if rules and not changed:
+        # A running Prometheus (started with --web.enable-lifecycle) rereads its rule files.
+        urllib.request.urlopen(urllib.request.Request("http://127.0.0.1:%d/-/reload" % CFG["lab_prometheus_port"],
+                                                      method="POST"), timeout=10).close()
+    return changed or rules
+
+
+def rule_files_changed():
+    """Copy lab/monitoring/rules/*.yml (not the promtool *_test.yml files) into the rule_files folder."""
+    src = os.path.join(ROOT, "lab", "monitoring", "rules")
+    wanted = sorted(f for f in os.listdir(src) if f.endswith(".yml") and not f.endswith("_test.yml")) if os.path.isdir(src) else []
+    changed = False
+    for name in wanted:
+        with open(os.path.join(src, name)) as f:
+            changed |= write_if_changed(path("prom", "rules", name), f.read())
     return changed
 
 

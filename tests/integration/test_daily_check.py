@@ -34,7 +34,7 @@ def adhoc(module, args):
                ANSIBLE_PYTHON_INTERPRETER=os.path.join(VENV_BIN, "python"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
     res = subprocess.run([os.path.join(VENV_BIN, "ansible"), "localhost", "-m", module, "-a", json.dumps(args)],
-                         env=env, cwd="/", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                         env=env, cwd="/", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
     out = json.loads(res.stdout[res.stdout.index("{"):])
     return out["plays"][0]["tasks"][0]["hosts"]["localhost"]
 
@@ -96,14 +96,12 @@ def test_healthy_lab_is_all_green_with_every_report(lab, tmp_path, backup_prefix
 
 
 def test_stopped_replica_makes_only_its_checks_crit(lab, tmp_path, docker_client):
-    name = "mcp-2-git-1-v%s" % lab["lab_initial_version"]
-    ctr = docker_client.containers.list(all=True, filters={"label": ["io.mcp-platform.host=mcp-2",
-                                                                      "io.mcp-platform.service=git",
-                                                                      "io.mcp-platform.replica=1"]})[0]
+    wanted = ["io.mcp-platform.host=mcp-2", "io.mcp-platform.service=git", "io.mcp-platform.replica=1"]
+    ctr = docker_client.containers.list(all=True, filters={"label": wanted})[0]
     name = ctr.name
     ctr.stop(timeout=5)
     try:
-        _, report = daily_check(tmp_path)
+        _res, report = daily_check(tmp_path)
     finally:
         ctr.start()
     r2 = rows(report, "mcp-2")
@@ -137,13 +135,13 @@ def test_gateway_certificate_expiring_in_five_days(lab, tmp_path):
         tls_row = "tls %s:%d" % (lab["lab_hosts"]["mcp-3"], lab["lab_gateway_https_port"])
         deadline = time.time() + 20
         while True:
-            _, report = daily_check(tmp_path, "--limit", "mcp-3,localhost")
+            _res, report = daily_check(tmp_path, "--limit", "mcp-3,localhost")
             row = rows(report, "mcp-3")[tls_row]
             if "4." in row["reason"] or "5.0 days" in row["reason"] or time.time() > deadline:
                 break
             time.sleep(1)
         assert row["status"] == "crit", row  # default thresholds 30/7
-        _, report = daily_check(tmp_path, "--limit", "mcp-3,localhost", "-e", "daily_check_tls_crit_days=3")
+        _res, report = daily_check(tmp_path, "--limit", "mcp-3,localhost", "-e", "daily_check_tls_crit_days=3")
         assert rows(report, "mcp-3")[tls_row]["status"] == "warn"
     finally:
         for p, data in saved.items():
@@ -159,7 +157,7 @@ def test_postgres_primary_stopped_is_crit(lab, tmp_path):
     subprocess.run(["runuser", "-u", "postgres", "--", pg_ctl, "-D", datadir, "-m", "fast", "-w", "stop"], check=True,
                    capture_output=True)
     try:
-        _, report = daily_check(tmp_path, "--limit", "mcp-1,localhost")
+        _res, report = daily_check(tmp_path, "--limit", "mcp-1,localhost")
     finally:
         subprocess.run(["runuser", "-u", "postgres", "--", pg_ctl, "-D", datadir, "-o",
                         "-p %d" % lab["lab_postgres_primary_port"], "-l", os.path.join(LAB_DIR, "pg", "primary.log"),
@@ -170,7 +168,7 @@ def test_postgres_primary_stopped_is_crit(lab, tmp_path):
 
 
 def test_disk_threshold_one_percent_is_crit(lab, tmp_path):
-    _, report = daily_check(tmp_path, "--limit", "mcp-1,localhost", "-e", "daily_check_disk_warn_percent=0",
+    _res, report = daily_check(tmp_path, "--limit", "mcp-1,localhost", "-e", "daily_check_disk_warn_percent=0",
                             "-e", "daily_check_disk_crit_percent=1")
     disk = {n: c for n, c in rows(report, "mcp-1").items() if n.startswith("disk ")}
     assert disk and all(c["status"] == "crit" for c in disk.values()), disk
