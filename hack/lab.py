@@ -213,6 +213,12 @@ def up_podman():
         return False
     if os.path.exists(sock):
         os.unlink(sock)
+    # A lab whose API service is gone has lost its containers' processes too (the run that started them
+    # ended), but Podman's storage still lists them: remove ours so the deploy recreates them cleanly.
+    stale = lab_containers()
+    if stale:
+        podman("rm", "--force", "--time", "0", *stale, check=False)
+        log("removed %d stale lab containers" % len(stale))
     return start_daemon("podman", ["podman", "system", "service", "--time=0", "unix://" + sock], None, None,
                         env=podman_env(), ready=lambda: os.path.exists(sock))
 
