@@ -56,9 +56,12 @@ lab-status: venv farm
 lab-clean:
 	@if test -x $(BIN)/python; then $(BIN)/python hack/lab.py clean; else python3 hack/lab.py clean; fi
 
+# The main job: the morning checklist on the lab, after the nightly backup it expects to find.
 demo: lab-up
-	$(PLAYBOOK) playbooks/lab_status.yml
-	@echo "The lab is up: see README.md (Lab) for its addresses; make lab-status to look again."
+	$(PLAYBOOK) playbooks/backup.yml -e backup_schedule_class=daily
+	$(PLAYBOOK) playbooks/daily_check.yml
+	@echo "Daily check report: $(MCP_LAB_DIR)/reports/latest.html (JSON beside it; metrics in mcp_daily_check.prom)"
+	@echo "The lab's addresses are in README.md; make lab-status shows it again, make lab-down stops it."
 
 # ---- tests -------------------------------------------------------------------------------------
 # Ends with one pytest run (unit + integration) so its "N passed" line closes the output.
