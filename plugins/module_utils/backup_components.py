@@ -199,6 +199,8 @@ class PostgresProducer:
 def pg_restore_argv(options, params, dbname, jobs=1, clean=True, create=False, no_owner=False, path=None):
     pg_restore = find_binary('pg_restore', options.get('pg_bin_dir'))
     conninfo, env = pg_command_env(params, dbname=dbname)
+    # a restore is what one does in a database maintenance window: do not inherit its read-only default
+    env['PGOPTIONS'] = ('%s -c default_transaction_read_only=off' % env.get('PGOPTIONS', '')).strip()
     argv = [pg_restore, '--exit-on-error', '--dbname=%s' % conninfo]
     if clean:
         argv += ['--clean', '--if-exists']

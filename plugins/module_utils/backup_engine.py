@@ -131,6 +131,7 @@ class Engine:
             'raw_size_bytes': sum(c['size'] for c in man['components'].values()),
             'components': sorted(man['components']),
             'platform_version': man.get('platform_version'),
+            'label': man.get('label'),
             'host': man.get('host'),
             'verification': state,
             'verified_at': bm.iso(ver.get('time')) if ver else None,
@@ -138,16 +139,19 @@ class Engine:
             'verification_ts': ver.get('time') if ver else None,
         }
 
-    def _find(self, sets, set_id, good_only=False):
+    def _find(self, sets, set_id, good_only=False, label=None):
         if set_id:
             for entry in sets:
                 if entry['id'] == set_id:
                     return entry
             raise BackupError('backup set %s not found in %s (a set without manifest does not exist)' % (set_id, self.target.describe()))
         for entry in sets:
+            if label is not None and entry['manifest'].get('label') != label:
+                continue
             if not good_only or (entry.get('verification') or {}).get('ok', True):
                 return entry
-        raise BackupError('no %sbackup set found in %s' % ('good ' if good_only else '', self.target.describe()))
+        raise BackupError('no %sbackup set%s found in %s' % (
+            'good ' if good_only else '', ' labelled %s' % label if label is not None else '', self.target.describe()))
 
     # ------------------------------------------------------------ create
 
@@ -169,7 +173,7 @@ class Engine:
                     return entry
         return None
 
-    def create(self, components, backup_type='full', schedule_class='manual', platform_env=None):
+    def create(self, components, backup_type='full', schedule_class='manual', platform_env=None, label=None):
         started = time.time()
         self.target.check()
         sets, dummy = self.scan()
@@ -249,6 +253,7 @@ class Engine:
             'type': 'incremental' if parent is not None else 'full',
             'parent': parent['id'] if parent is not None else None,
             'schedule_class': schedule_class,
+            'label': label,
             'started_at': started,
             'finished_at': finished,
             'host': socket.getfqdn(),
@@ -287,9 +292,9 @@ class Engine:
             out[name] = {'ok': err is None, 'error': err}
         return out
 
-    def verify(self, set_id=None, drill=False, record=True):
+    def verify(self, set_id=None, drill=False, record=True, label=None):
         sets, dummy = self.scan()
-        entry = self._find(sets, set_id)
+        entry = self._find(sets, set_id, label=label)
         manifest = entry['manifest']
         t0 = time.time()
         comps = self.check_components(manifest)
@@ -372,9 +377,9 @@ class Engine:
             out.append(cur)
         return list(reversed(out))
 
-    def restore(self, set_id=None, components=None, restore_root=None, jobs=1, clean=True, create=False, check_mode=False):
+    def restore(self, set_id=None, components=None, restore_root=None, jobs=1, clean=True, create=False, check_mode=False, label=None):
         sets, dummy = self.scan()
-        entry = self._find(sets, set_id, good_only=True)
+        entry = self._find(sets, set_id, good_only=True, label=label)
         manifest = entry['manifest']
         available = [c for c in manifest['components'] if c in RESTORABLE]
         components = components or available

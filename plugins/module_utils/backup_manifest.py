@@ -46,6 +46,8 @@ FORMATS = {
     'volumes': 'gnu-tar-listed-incremental',
 }
 SET_ID_RE = re.compile(r'^(\d{8}T\d{6}Z)-([0-9a-f]{6})$')
+# optional name of a set (manifest ``label``), for example ``pre-update-1.2.0-20250101T020000``
+LABEL_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$')
 
 
 class ManifestError(Exception):
@@ -59,6 +61,10 @@ def new_set_id(when=None):
 
 def is_set_id(value):
     return bool(SET_ID_RE.match(value or ''))
+
+
+def is_label(value):
+    return bool(LABEL_RE.match(value or ''))
 
 
 def set_time(set_id):

@@ -84,6 +84,14 @@ options:
       - Set to verify or restore. Default is the newest set (O(state=verified)) or the newest set that has not failed
         verification (O(state=restored)).
     type: str
+  label:
+    description:
+      - A name for the set, for example V(pre-update-1.2.0-20250101T020000) (letters, digits, C(.), C(_), C(:), C(+), C(-);
+        at most 128 characters). O(state=present) records it in the manifest (C(label)).
+      - With O(state=verified) or O(state=restored) and no O(backup_id), selects the newest set carrying this label
+        (for O(state=restored) the newest one that has not failed verification).
+      - M(mcp.platform.mcp_backup_info) reports it and filters by it.
+    type: str
   drill:
     description: With O(state=verified), restore PostgreSQL into a scratch database, compare row counts, drop it.
     type: bool
@@ -280,6 +288,7 @@ def main():
         type=dict(type='str', choices=['full', 'incremental'], default='full'),
         schedule_class=dict(type='str', choices=['daily', 'weekly', 'monthly', 'manual'], default='manual'),
         backup_id=dict(type='str'),
+        label=dict(type='str'),
         drill=dict(type='bool', default=False),
         retention=dict(type='dict'),
         abort_incomplete_after=dict(type='int', default=86400),
@@ -328,6 +337,9 @@ def main():
             module.fail_json(msg='components lists %s more than once' % ', '.join(dupes))
     if p['backup_id'] and not be.bm.is_set_id(p['backup_id']):
         module.fail_json(msg='backup_id %r is not a backup set id (expected YYYYmmddTHHMMSSZ-xxxxxx)' % p['backup_id'])
+    if p['label'] is not None and not be.bm.is_label(p['label']):
+        module.fail_json(msg='label %r is not valid (letters, digits, ".", "_", ":", "+", "-"; at most 128 characters, '
+                             'starting with a letter or digit)' % p['label'])
     if p['state'] == 'present' and 'postgres' in (comps or DEFAULT_COMPONENTS) and \
             not (p['postgres_dsn'] or p['postgres_host'] or p['postgres_dbname']):
         module.fail_json(msg='the postgres component needs postgres_dsn or postgres_host/postgres_dbname '
@@ -338,7 +350,8 @@ def main():
         if p['state'] == 'present':
             run_present(module, engine, comps or DEFAULT_COMPONENTS)
         elif p['state'] == 'verified':
-            res = engine.verify(set_id=p['backup_id'], drill=p['drill'] and not module.check_mode, record=not module.check_mode)
+            res = engine.verify(set_id=p['backup_id'], drill=p['drill'] and not module.check_mode, record=not module.check_mode,
+                                label=p['label'])
             if not res['ok']:
                 failed = res['failed_components'] or ['postgres drill']
                 module.fail_json(msg='backup set %s failed verification: %s' % (res['set_id'], '; '.join(
@@ -347,7 +360,8 @@ def main():
             module.exit_json(changed=False, set_id=res['set_id'], verification=res)
         elif p['state'] == 'restored':
             res = engine.restore(set_id=p['backup_id'], components=comps, restore_root=p['restore_root'], jobs=p['jobs'],
-                                 clean=p['postgres_restore_clean'], create=p['postgres_restore_create'], check_mode=module.check_mode)
+                                 clean=p['postgres_restore_clean'], create=p['postgres_restore_create'], check_mode=module.check_mode,
+                                 label=p['label'])
             module.exit_json(changed=True, set_id=res['set_id'], plan=res['plan'], restore=res['components'])
         else:
             policy = DEFAULT_POLICY if p['retention'] is None else p['retention']
@@ -368,11 +382,12 @@ def run_present(module, engine, components):
         module.exit_json(changed=True, plan=plan, diff={'before': {}, 'after': {'new_set': plan}})
     t0 = time.time()
     try:
-        manifest = engine.create(components, backup_type=p['type'], schedule_class=p['schedule_class'], platform_env=p['platform_env'])
+        manifest = engine.create(components, backup_type=p['type'], schedule_class=p['schedule_class'], platform_env=p['platform_env'],
+                                 label=p['label'])
     except (be.BackupError, StorageError) as exc:
         details = getattr(exc, 'details', {}) or {}
         if p['state_dir']:
-            record = {'status': 'failed', 'error': str(exc), 'target': engine.target.describe(), 'components': components,
+            record = {'status': 'failed', 'error': str(exc), 'target': engine.target.describe(), 'components': components, 'label': p['label'],
                       'finished_at': be.bm.iso(time.time())}
             record.update(details)
             be.write_last_backup(p['state_dir'], record)
@@ -381,7 +396,7 @@ def run_present(module, engine, components):
     raw = sum(c['size'] for c in manifest['components'].values())
     stored = sum(c['compressed_size'] for c in manifest['components'].values())
     summary = {'status': 'success', 'set_id': manifest['set_id'], 'target': engine.target.describe(), 'type': manifest['type'],
-               'schedule_class': manifest['schedule_class'], 'started_at': be.bm.iso(manifest['started_at']),
+               'schedule_class': manifest['schedule_class'], 'label': manifest.get('label'), 'started_at': be.bm.iso(manifest['started_at']),
                'finished_at': be.bm.iso(manifest['finished_at']), 'duration_seconds': round(seconds, 3), 'raw_bytes': raw,
                'stored_bytes': stored, 'components': sorted(manifest['components'])}
     if p['state_dir']:

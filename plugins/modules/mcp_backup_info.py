@@ -38,6 +38,11 @@ options:
   backup_id:
     description: Report only this set (the module fails when it does not exist).
     type: str
+  label:
+    description:
+      - Report only sets whose manifest carries this label (see O(mcp.platform.mcp_backup#module:label)), newest first;
+        RV(sets) and RV(count) are filtered, the other results still describe every set. An empty list when none has it.
+    type: str
   metrics_file:
     description:
       - Write C(mcp_backup_last_success_timestamp_seconds), C(mcp_backup_last_duration_seconds), C(mcp_backup_last_size_bytes),
@@ -96,6 +101,9 @@ sets:
       description: Component names.
       type: list
       elements: str
+    label:
+      description: The set's label, or null.
+      type: str
 count:
   description: Number of complete sets.
   returned: always
@@ -150,6 +158,7 @@ except ImportError:
 def main():
     argument_spec = dict(
         backup_id=dict(type='str'),
+        label=dict(type='str'),
         metrics_file=dict(type='path'),
         max_age=dict(type='int'),
     )
@@ -177,6 +186,9 @@ def main():
             written = True
         except OSError as exc:
             module.fail_json(msg='cannot write metrics_file %s: %s' % (p['metrics_file'], exc))
+    if p['label'] is not None:
+        info['sets'] = [s for s in info['sets'] if s.get('label') == p['label']]
+        info['count'] = len(info['sets'])
     result = dict(changed=False, metrics_written=written, **info)
     if p['max_age'] is not None:
         result['stale'] = info['last_good_age_seconds'] is None or info['last_good_age_seconds'] > p['max_age']

@@ -6,6 +6,8 @@ Built on the official MCP Python SDK (mcp 2.x, ``MCPServer``), served over Strea
 * ``GET /health``  -> 200 ``{"status": "ok", ...}`` or 503 ``{"status": "unhealthy", ...}``
 * ``GET /version`` -> ``{"service": NAME, "version": VERSION}``
 * ``GET /slow?ms=300`` -> sleeps, then 200 (for benchmarks through the gateway)
+* ``POST /drain``  -> 200; from then on /health answers 503 ``draining`` so the gateway's active health
+  check takes the replica out of rotation before it is stopped (requests still in flight are served)
 
 Environment:
 
@@ -54,6 +56,7 @@ SERVICES = ("filesystem", "git")
 MAX_READ_BYTES = 1024 * 1024
 STARTED = time.monotonic()
 STOPPING = False  # set when SIGTERM/SIGINT arrives, so long requests (/slow) end at once
+DRAINING = False  # set by POST /drain: /health answers 503 so the gateway stops routing here
 
 log = logging.getLogger("mcp-lab")
 
@@ -390,11 +393,21 @@ def build_server(cfg: Config) -> MCPServer:
     @server.custom_route("/health", methods=["GET"])
     async def health(request: Request) -> Response:
         ok, reason = health_state(cfg)
-        body = {"status": "ok" if ok else "unhealthy", "service": cfg.service, "version": cfg.version,
+        if DRAINING:
+            ok, reason = False, "draining: POST /drain was received, waiting to be stopped"
+        body = {"status": "ok" if ok else ("draining" if DRAINING else "unhealthy"), "service": cfg.service, "version": cfg.version,
                 "behaviour": cfg.behaviour, "uptime_s": round(time.monotonic() - STARTED, 1)}
         if not ok:
             body["reason"] = reason
         return JSONResponse(body, status_code=200 if ok else 503)
+
+    @server.custom_route("/drain", methods=["POST"])
+    async def drain(request: Request) -> Response:
+        global DRAINING
+        if not DRAINING:
+            log.info("drain requested: /health answers 503 from now on")
+        DRAINING = True
+        return JSONResponse({"draining": True, "service": cfg.service, "version": cfg.version})
 
     @server.custom_route("/version", methods=["GET"])
     async def version(request: Request) -> Response:

@@ -1,0 +1,355 @@
+"""Backup and restore through the playbooks, against the running lab (no mocks).
+
+Every test writes under its own S3 prefix (``itest-<random>``, removed afterwards), restores one host
+(``ITEST_HOST``) and the shared database, and leaves the host's services running and healthy on the
+version they had.
+"""
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import stat
+import subprocess
+import time
+import urllib.request
+
+import boto3
+import psycopg2
+import pytest
+
+from conftest import LAB_DIR, ROOT, VENV_BIN
+
+pytestmark = pytest.mark.lab
+
+ITEST_HOST = os.environ.get("MCP_ITEST_BACKUP_HOST", "mcp-2")
+# the real fleet lock (waiting for it when busy); MCP_ITEST_FLEET_LOCK points elsewhere while developing in parallel
+FLEET_LOCK = os.environ.get("MCP_ITEST_FLEET_LOCK", os.path.join(LAB_DIR, "fleet.lock"))
+LOCK_WAIT = "180"
+TEST_DIR = "itest-backup"  # our own files inside the host's data dir
+STATE_FILES = ("last_backup.json", "last_restore.json")
+
+
+# ----------------------------------------------------------------------------------------- helpers
+
+def _host_dirs(host):
+    base = os.path.join(LAB_DIR, "hosts", host)
+    state = os.path.join(base, "var", "lib", "mcp")
+    return {"config": os.path.join(base, "etc", "mcp"), "state": state, "data": os.path.join(state, "data")}
+
+
+def _s3(lab):
+    return boto3.client("s3", endpoint_url="http://127.0.0.1:%d" % lab["lab_s3_port"], region_name="us-east-1",
+                        aws_access_key_id=lab["lab_s3_access_key"], aws_secret_access_key=lab["lab_s3_secret_key"])
+
+
+def _keys(s3, bucket, prefix):
+    out = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
+        out.extend(o["Key"] for o in page.get("Contents", []) or [])
+    return out
+
+
+@contextlib.contextmanager
+def _pg(lab, db=None):
+    conn = psycopg2.connect(host="127.0.0.1", port=lab["lab_postgres_primary_port"], user="postgres",
+                            dbname=db or lab["lab_db_name"], connect_timeout=10)
+    conn.autocommit = True
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def db_snapshot(lab):
+    """Every row of every user table, sorted (as text), per table."""
+    out = {}
+    with _pg(lab) as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT schemaname, tablename FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') "
+                    "ORDER BY 1, 2")
+        for schema, table in cur.fetchall():
+            cur.execute('SELECT t::text FROM "%s"."%s" t' % (schema, table))
+            out["%s.%s" % (schema, table)] = sorted(r[0] for r in cur.fetchall())
+    return out
+
+
+def tree_snapshot(root):
+    """path -> (type, mode, uid, gid, content or link target) for everything under root."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                body = os.readlink(path)
+            elif stat.S_ISREG(st.st_mode):
+                with open(path, "rb") as fh:
+                    body = fh.read()
+            else:
+                body = None
+            out[os.path.relpath(path, root)] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, body)
+    return out
+
+
+def containers(docker_client, host):
+    return {c.name: c for c in docker_client.containers.list(
+        all=True, filters={"label": ["io.mcp-platform.managed=true", "io.mcp-platform.host=%s" % host]})}
+
+
+def wait_healthy(docker_client, host, timeout=180):
+    deadline = time.time() + timeout
+    while True:
+        state = {n: (c.status, (c.attrs["State"].get("Health") or {}).get("Status", "healthy"))
+                 for n, c in containers(docker_client, host).items()}
+        if state and all(s == ("running", "healthy") for s in state.values()):
+            return state
+        if time.time() > deadline:
+            raise AssertionError("services of %s not healthy after %ds: %s" % (host, timeout, state))
+        time.sleep(2)
+
+
+def extra(prefix, *more):
+    return ["-e", "mcp_backup_s3_prefix=%s" % prefix, "-e", "mcp_fleet_lock_path=%s" % FLEET_LOCK,
+            "-e", "fleet_lock_wait=%s" % LOCK_WAIT, "--limit", ITEST_HOST] + list(more)
+
+
+def set_ids(output, what):
+    return re.findall(r"%s set (\d{8}T\d{6}Z-[0-9a-f]{6})" % what, output)
+
+
+def wait_platform_ready(lab, timeout=600):
+    """Wait until the fleet lock is free and the primary takes writes (other suites may hold the lab for a while)."""
+    deadline = time.time() + timeout
+    reason = None
+    while time.time() < deadline:
+        reason = None
+        if os.path.exists(FLEET_LOCK):
+            try:
+                lock = json.load(open(FLEET_LOCK))
+                if not lock.get("expires_ts") or lock["expires_ts"] > time.time():
+                    reason = "fleet lock held by %s (%s)" % (lock.get("owner"), lock.get("operation"))
+            except (OSError, ValueError):
+                pass
+        if reason is None:
+            try:
+                with _pg(lab) as conn:
+                    cur = conn.cursor()
+                    cur.execute("SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only')")
+                    recovery, read_only = cur.fetchone()
+                    if recovery or read_only == "on":
+                        reason = "primary in recovery or read-only"
+            except psycopg2.Error as exc:
+                reason = "primary down: %s" % str(exc).strip().splitlines()[0]
+        if reason is None:
+            return
+        time.sleep(3)
+    pytest.fail("the lab is not ready for a backup/restore test after %ds: %s" % (timeout, reason))
+
+
+# ----------------------------------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="module")
+def prefix(lab):
+    """A private S3 prefix; removes its objects and puts the hosts' state files back afterwards."""
+    wait_platform_ready(lab)
+    name = "itest-%s" % secrets.token_hex(4)
+    dirs = _host_dirs(ITEST_HOST)
+    saved = {}
+    for fname in STATE_FILES:
+        path = os.path.join(dirs["state"], fname)
+        saved[path] = open(path, "rb").read() if os.path.exists(path) else None
+    yield name
+    s3 = _s3(lab)
+    keys = _keys(s3, lab["lab_s3_bucket"], name)
+    for start in range(0, len(keys), 1000):
+        s3.delete_objects(Bucket=lab["lab_s3_bucket"], Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]]})
+    for up in s3.list_multipart_uploads(Bucket=lab["lab_s3_bucket"], Prefix=name + "/").get("Uploads", []) or []:
+        s3.abort_multipart_upload(Bucket=lab["lab_s3_bucket"], Key=up["Key"], UploadId=up["UploadId"])
+    for path, body in saved.items():
+        if body is None:
+            if os.path.exists(path):
+                os.unlink(path)
+        else:
+            with open(path, "wb") as fh:
+                fh.write(body)
+
+
+@pytest.fixture(scope="module")
+def backed_up(lab, prefix, playbook, docker_client):
+    """Our own files (modes, owners, a symlink, binary data) in the host's data dir, then one backup run."""
+    data = _host_dirs(ITEST_HOST)["data"]
+    mine = os.path.join(data, TEST_DIR)
+    shutil.rmtree(mine, ignore_errors=True)
+    os.makedirs(os.path.join(mine, "sub", "deeper"))
+    files = {
+        "plain.txt": (b"hello backup\n" * 100, 0o644, 0, 0),
+        "secret.key": (secrets.token_bytes(4096), 0o600, 1234, 2345),
+        "sub/script.sh": (b"#!/bin/sh\necho ok\n", 0o750, 1000, 1000),
+        "sub/deeper/blob.bin": (secrets.token_bytes(300000), 0o640, 0, 4321),
+        "sub/to-delete.txt": (b"will be deleted\n", 0o644, 0, 0),
+    }
+    for rel, (body, mode, uid, gid) in files.items():
+        path = os.path.join(mine, rel)
+        with open(path, "wb") as fh:
+            fh.write(body)
+        os.chown(path, uid, gid)
+        os.chmod(path, mode)
+    os.symlink("plain.txt", os.path.join(mine, "link-to-plain"))
+    os.chmod(os.path.join(mine, "sub"), 0o2770)
+    os.chown(os.path.join(mine, "sub"), 0, 4321)
+
+    wait_healthy(docker_client, ITEST_HOST)
+    versions = sorted(set(c.labels["io.mcp-platform.version"] for c in containers(docker_client, ITEST_HOST).values()))
+    before = {"db": db_snapshot(lab), "tree": tree_snapshot(data), "versions": versions}
+    t0 = time.time()
+    res = playbook("backup.yml", *extra(prefix))
+    before["backup_seconds"] = time.time() - t0
+    before["platform_sets"] = set_ids(res.stdout, "platform")
+    before["host_sets"] = set_ids(res.stdout, "host")
+    assert before["platform_sets"] and before["host_sets"], res.stdout[-3000:]
+    yield before
+    shutil.rmtree(mine, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------- tests
+
+def test_backup_writes_sets_manifest_last_and_last_backup_json(lab, prefix, backed_up):
+    s3 = _s3(lab)
+    bucket = lab["lab_s3_bucket"]
+    pset, hset = backed_up["platform_sets"][0], backed_up["host_sets"][0]
+    pkeys = _keys(s3, bucket, "%s/platform/%s" % (prefix, pset))
+    hkeys = _keys(s3, bucket, "%s/hosts/%s/%s" % (prefix, ITEST_HOST, hset))
+    assert "%s/platform/%s/manifest.json" % (prefix, pset) in pkeys
+    assert "%s/platform/%s/postgres.pgdump.zst" % (prefix, pset) in pkeys
+    assert {"%s/hosts/%s/%s/%s" % (prefix, ITEST_HOST, hset, k) for k in
+            ("manifest.json", "config.tar.zst", "volumes.tar.zst", "verification.json")} <= set(hkeys)
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key="%s/platform/%s/manifest.json" % (prefix, pset))["Body"].read())
+    label = manifest["label"]
+    assert label.startswith("manual-")
+    host_manifest = json.loads(s3.get_object(Bucket=bucket, Key="%s/hosts/%s/%s/manifest.json" % (prefix, ITEST_HOST, hset))["Body"].read())
+    assert host_manifest["label"] == label
+    assert manifest["row_counts"] == {t: len(rows) for t, rows in backed_up["db"].items()}
+    last = json.load(open(os.path.join(_host_dirs(ITEST_HOST)["state"], "last_backup.json")))
+    assert last["status"] == "success" and last["name"] == label
+    assert last["platform"]["set_id"] == pset and last["host"]["set_id"] == hset
+    assert last["platform"]["verified"] is True and last["host"]["verified"] is True
+
+
+def test_round_trip_restores_rows_and_files_exactly(lab, prefix, playbook, docker_client, backed_up):
+    data = _host_dirs(ITEST_HOST)["data"]
+    mine = os.path.join(data, TEST_DIR)
+    wait_platform_ready(lab)
+    # damage the database: change, delete and add rows in every table
+    with _pg(lab) as conn:
+        cur = conn.cursor()
+        for table in backed_up["db"]:
+            schema, name = table.split(".")
+            cur.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema=%s AND table_name=%s "
+                        "ORDER BY ordinal_position", (schema, name))
+            cols = cur.fetchall()
+            text_cols = [c for c, t in cols if t in ("text", "character varying")]
+            if text_cols:
+                cur.execute('UPDATE "%s"."%s" SET "%s" = "%s" || \'-tampered\' WHERE ctid IN (SELECT ctid FROM "%s"."%s" LIMIT 5)'
+                            % (schema, name, text_cols[0], text_cols[0], schema, name))
+            cur.execute('DELETE FROM "%s"."%s" WHERE ctid IN (SELECT ctid FROM "%s"."%s" LIMIT 3)' % (schema, name, schema, name))
+    # damage the files: content, mode, owner, a deletion, a new file, a replaced symlink
+    with open(os.path.join(mine, "plain.txt"), "ab") as fh:
+        fh.write(b"tampered\n")
+    os.chmod(os.path.join(mine, "secret.key"), 0o666)
+    os.chown(os.path.join(mine, "sub", "script.sh"), 0, 0)
+    os.unlink(os.path.join(mine, "sub", "to-delete.txt"))
+    shutil.rmtree(os.path.join(mine, "sub", "deeper"))
+    with open(os.path.join(mine, "new-after-backup.txt"), "wb") as fh:
+        fh.write(b"must disappear\n")
+    os.unlink(os.path.join(mine, "link-to-plain"))
+    os.symlink("secret.key", os.path.join(mine, "link-to-plain"))
+    assert db_snapshot(lab) != backed_up["db"]
+    assert tree_snapshot(data) != backed_up["tree"]
+
+    res = playbook("restore.yml", *extra(prefix))
+    assert "restored %s" % ITEST_HOST in res.stdout
+
+    after_db = db_snapshot(lab)
+    for table, rows in backed_up["db"].items():
+        assert after_db.get(table) == rows, "table %s differs after restore" % table
+    assert set(after_db) == set(backed_up["db"])
+    after_tree = tree_snapshot(data)
+    assert set(after_tree) == set(backed_up["tree"]), "files differ: extra %s, missing %s" % (
+        sorted(set(after_tree) - set(backed_up["tree"])), sorted(set(backed_up["tree"]) - set(after_tree)))
+    for rel, fingerprint in backed_up["tree"].items():
+        assert after_tree[rel] == fingerprint, "%s differs after restore (type, mode, uid, gid, bytes)" % rel
+
+    # services: running, healthy, on the version they had, reachable through the gateway, maintenance lifted
+    wait_healthy(docker_client, ITEST_HOST, timeout=60)
+    versions = sorted(set(c.labels["io.mcp-platform.version"] for c in containers(docker_client, ITEST_HOST).values()))
+    assert versions == backed_up["versions"]
+    address = lab["lab_hosts"][ITEST_HOST]
+    for service in lab["lab_services"]:
+        with urllib.request.urlopen("http://%s:%d/mcp/%s/health" % (address, lab["lab_gateway_http_port"], service), timeout=10) as r:
+            assert r.status == 200
+    last = json.load(open(os.path.join(_host_dirs(ITEST_HOST)["state"], "last_restore.json")))
+    assert last["status"] == "success"
+    assert last["platform"]["set_id"] == backed_up["platform_sets"][0]
+    assert last["host"]["set_id"] == backed_up["host_sets"][0]
+    assert sorted(last["services_restarted"]) == sorted(containers(docker_client, ITEST_HOST))
+
+
+def test_corrupted_object_is_refused_naming_the_component(lab, prefix, playbook, docker_client, backed_up):
+    s3 = _s3(lab)
+    bucket = lab["lab_s3_bucket"]
+    key = "%s/hosts/%s/%s/volumes.tar.zst" % (prefix, ITEST_HOST, backed_up["host_sets"][0])
+    body = bytearray(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    body[len(body) // 2] ^= 0xFF
+    s3.put_object(Bucket=bucket, Key=key, Body=bytes(body))
+    started = {n: c.attrs["State"]["StartedAt"] for n, c in containers(docker_client, ITEST_HOST).items()}
+
+    res = playbook("restore.yml", *extra(prefix, "-e", "backup_id=%s" % backed_up["platform_sets"][0]), check=False)
+    assert res.returncode != 0
+    out = res.stdout
+    assert "refusing to restore %s" % ITEST_HOST in out, out[-3000:]
+    assert "volumes: SHA-256 mismatch" in out, out[-3000:]
+    assert "failed components: volumes" in out
+    assert "Stop them" not in out  # nothing was stopped
+    now = {n: c.attrs["State"]["StartedAt"] for n, c in containers(docker_client, ITEST_HOST).items()}
+    assert now == started
+
+
+def test_label_lookup_and_prune_dry_run(lab, prefix, playbook, backed_up):
+    name = "pre-update-itest-%s" % secrets.token_hex(3)
+    res = playbook("backup.yml", *extra(prefix, "-e", "backup_name=%s" % name))
+    second_platform = set_ids(res.stdout, "platform")[0]
+    # the label finds the run again (what rollback does)
+    argv = [os.path.join(VENV_BIN, "ansible"), "localhost", "-i", os.path.join(ROOT, "inventories", "lab"),
+            "-m", "mcp.platform.mcp_backup_info", "-a", json.dumps({
+                "s3_endpoint_url": "http://127.0.0.1:%d" % lab["lab_s3_port"], "s3_bucket": lab["lab_s3_bucket"],
+                "s3_prefix": "%s/platform" % prefix, "s3_access_key": lab["lab_s3_access_key"],
+                "s3_secret_key": lab["lab_s3_secret_key"], "label": name})]
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), MCP_LAB_DIR=LAB_DIR,
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".build", "collections"),
+               ANSIBLE_PYTHON_INTERPRETER=os.path.join(VENV_BIN, "python"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
+    info = subprocess.run(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert info.returncode == 0, info.stdout[-2000:] + info.stderr[-2000:]
+    found = json.loads(info.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]["sets"]
+    assert [s["id"] for s in found] == [second_platform]
+    assert found[0]["label"] == name
+
+    # dry run: the first run is older than the (tiny) manual window; the second is the newest full: kept
+    s3 = _s3(lab)
+    before = sorted(_keys(s3, lab["lab_s3_bucket"], prefix))
+    time.sleep(1)
+    res = playbook("backup.yml", *extra(prefix, "-e", "backup_mode=prune", "-e", "backup_prune_dry_run=true",
+                                        "-e", json.dumps({"backup_retention_days": {"manual": 0.00001}})))
+    out = res.stdout
+    assert "dry_run: true" in out
+    platform_delete = re.search(r"platform_delete:\n((?:\s+- \S+\n)+)", out)
+    assert platform_delete, out[-3000:]
+    assert backed_up["platform_sets"][0] in platform_delete.group(1)
+    assert second_platform not in platform_delete.group(1)
+    host_delete = re.search(r"host_delete:\n((?:\s+- \S+\n)+)", out)
+    assert host_delete and backed_up["host_sets"][0] in host_delete.group(1), out[-3000:]
+    assert "older than manual window" in out
+    # nothing was deleted
+    assert sorted(_keys(s3, lab["lab_s3_bucket"], prefix)) == before

@@ -1,0 +1,167 @@
+"""maintenance.yml against the lab (issue 5): 503 + message + Retry-After through every gateway, the database
+read-only, survives a gateway restart, expiry lifts it, disable restores everything.
+
+The tests hold the fleet lock for the whole module (waiting for other operations to finish first) and run the
+playbook under it, so no other operation (a restore, an update) runs while the database is read-only.
+Every test leaves the lab as it found it: nothing in maintenance, the database writable.
+"""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HOSTS = ("mcp-1", "mcp-2", "mcp-3")
+
+
+def _lab_module():
+    spec = importlib.util.spec_from_file_location("mcp_lab_controller", os.path.join(ROOT, "hack", "lab.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def get(url, timeout=3):
+    """(status, headers, body) of a GET, following the responder's 307 after an expiry."""
+    req = urllib.request.Request(url, headers={"Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, dict(resp.headers), resp.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read().decode("utf-8", "replace")
+    except (urllib.error.URLError, OSError) as exc:
+        return None, {}, str(exc)
+
+
+def gw(lab, host, service):
+    return "http://%s:%d/mcp/%s/health" % (lab["lab_hosts"][host], lab["lab_gateway_http_port"], service)
+
+
+def wait_status(lab, service, code, hosts=HOSTS, timeout=10.0):
+    """Seconds until every host's gateway answers `code` for the service (fails after `timeout`)."""
+    t0 = time.monotonic()
+    pending = set(hosts)
+    while pending:
+        for host in sorted(pending):
+            if get(gw(lab, host, service), timeout=2)[0] == code:
+                pending.discard(host)
+        if pending:
+            assert time.monotonic() - t0 < timeout, "%s still not %s on %s after %.0f s" % (service, code, sorted(pending), timeout)
+            time.sleep(0.05)
+    return time.monotonic() - t0
+
+
+def db_connect(lab, port=None):
+    import psycopg2
+    return psycopg2.connect(host="127.0.0.1", port=port or lab["lab_postgres_primary_port"], user=lab["lab_db_user"],
+                            password=lab["lab_db_password"], dbname=lab["lab_db_name"], connect_timeout=5)
+
+
+@pytest.fixture(scope="module")
+def fleet_lock(lab):
+    """Hold the fleet lock (waiting up to 10 min for other operations) while this module runs."""
+    from ansible_collections.mcp.platform.plugins.module_utils import fleet_lock as fl
+    path = os.path.join(lab["lab_dir"], "fleet.lock")
+    owner = "pytest-maintenance-%s" % uuid.uuid4().hex[:8]
+    deadline = time.time() + 600
+    while True:
+        try:
+            fl.acquire(path, owner, "integration tests: maintenance windows", ttl=900)
+            break
+        except fl.LockError:
+            assert time.time() < deadline, "the fleet lock stayed taken for 10 minutes"
+            time.sleep(2)
+    yield owner
+    fl.release(path, owner)
+
+
+@pytest.fixture
+def maintenance(playbook, fleet_lock):
+    """Run maintenance.yml under the held lock; ends every window afterwards."""
+    def run(*extra, check=True):
+        return playbook("maintenance.yml", "-e", "maintenance_lock_owner=%s" % fleet_lock,
+                        "-e", "maintenance_lock_release=false", *extra, check=check)
+    yield run
+    run("-e", "action=disable")
+
+
+def test_enable_partial_maintenance_then_gateway_restart_then_disable(lab, maintenance):
+    message = "Planned maintenance %s" % uuid.uuid4().hex[:6]
+    maintenance("-e", "action=enable", "-e", "services=filesystem,postgres", "-e", json.dumps({"message": message}),
+                "-e", "retry_after=120", "-e", "ttl=600")
+    # Within 2 s of the playbook returning, every gateway answers 503 for filesystem, with the message.
+    assert wait_status(lab, "filesystem", 503, timeout=2.0) <= 2.0
+    for host in HOSTS:
+        code, headers, body = get(gw(lab, host, "filesystem"))
+        assert code == 503 and message in body, (host, code, body)
+        assert 0 < int(headers["Retry-After"]) <= 120
+        assert get(gw(lab, host, "git"))[0] == 200, host
+    # The database: writes fail as read-only, reads work.
+    import psycopg2
+    conn = db_connect(lab)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select count(*) from tools")
+            assert cur.fetchone()[0] >= 1
+        conn.rollback()
+        with pytest.raises(psycopg2.Error) as err, conn.cursor() as cur:
+            cur.execute("create table maintenance_probe (x int)")
+        assert "read-only" in str(err.value)
+    finally:
+        conn.close()
+    # Status: a readable table, and the textfile metrics.
+    out = maintenance("-e", "action=status").stdout
+    for host in HOSTS:
+        assert host in out
+    assert "SINCE" in out and "UNTIL" in out and "postgres" in out and "read-only" in out
+    with open(os.path.join(lab["lab_dir"], "hosts", "mcp-2", "var", "lib", "mcp", "metrics", "mcp_maintenance.prom")) as f:
+        prom = f.read()
+    assert 'mcp_maintenance_active{host="mcp-2",service="filesystem"} 1' in prom
+    assert 'mcp_maintenance_active{host="mcp-2",service="git"} 0' in prom
+    assert 'mcp_maintenance_until_timestamp_seconds{host="mcp-2",service="filesystem"}' in prom
+    # Restart mcp-1's gateway: still in maintenance once it is back.
+    labmod = _lab_module()
+    labmod.stop_daemon("traefik-mcp-1")
+    subprocess.run([sys.executable, os.path.join(ROOT, "hack", "lab.py"), "up", "--only", "gateways"], check=True,
+                   env=dict(os.environ, MCP_LAB_DIR=lab["lab_dir"]), stdout=subprocess.DEVNULL)
+    wait_status(lab, "git", 200, hosts=("mcp-1",), timeout=30)
+    code, _headers, body = get(gw(lab, "mcp-1", "filesystem"))
+    assert code == 503 and message in body
+    # Disable (no services: everything) restores the gateways and the database.
+    maintenance("-e", "action=disable")
+    wait_status(lab, "filesystem", 200, timeout=5)
+    conn = db_connect(lab)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("create temp table maintenance_probe (x int)")
+            cur.execute("insert into maintenance_probe values (1)")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def test_expiry_lifts_maintenance(lab, maintenance):
+    maintenance("-e", "action=enable", "-e", "services=git", "-e", json.dumps({"message": "short window"}), "-e", "ttl=20")
+    with open(os.path.join(lab["lab_dir"], "hosts", "mcp-1", "var", "lib", "mcp", "maintenance.json")) as f:
+        until = json.load(f)["services"]["git"]["until_ts"]
+    assert until > time.time(), "the playbook took longer than the window"
+    wait_status(lab, "git", 503, timeout=2)
+    time.sleep(max(0.0, until - time.time()))
+    # The responder drops the expired window on the next request and sends the client back (307) to the service.
+    assert wait_status(lab, "git", 200, timeout=10) < 10
+    out = maintenance("-e", "action=status").stdout
+    assert "No service in maintenance" in out
+
+
+def test_unknown_service_is_refused_listing_the_known_ones(lab, maintenance):
+    res = maintenance("-e", "action=enable", "-e", "services=filesystem,nosuch", "-e", "message=x", check=False)
+    assert res.returncode != 0
+    assert "unknown service(s) nosuch; known services: filesystem, git, postgres" in res.stdout
+    assert get(gw(lab, "mcp-1", "filesystem"))[0] == 200
