@@ -96,7 +96,7 @@ ee-check: venv farm
 stage: venv
 	rm -rf $(STAGE) && mkdir -p $(STAGE) $(THOME)/.ansible/test/cache
 	git ls-files -z --cached --others --exclude-standard -- . ':!hack' ':!lab' ':!bench' ':!.ci' \
-	  | tar --null -T - -cf - | tar -xf - -C $(STAGE)
+	  | tar --null --ignore-failed-read -T - -cf - | tar -xf - -C $(STAGE)
 	git -C $(STAGE) init -q && git -C $(STAGE) add -A
 	cp hack/get_pip_offline.py $(THOME)/.ansible/test/cache/get_pip_24_2.py
 

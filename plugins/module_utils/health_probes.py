@@ -27,7 +27,7 @@ import threading
 import time
 from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urlsplit
-from urllib.request import HTTPSHandler, Request, build_opener, urlopen
+from urllib.request import HTTPSHandler, Request, build_opener
 
 from ansible_collections.mcp.platform.plugins.module_utils.container_logs import LogsError, recent_problems
 from ansible_collections.mcp.platform.plugins.module_utils.mcp_client import (
@@ -854,7 +854,7 @@ def _probe_replicas(check, found, replicas):
         url = "http://%s:%s%s" % (target[0], target[1], check["probe_path"])
         start = time.monotonic()
         try:
-            with urlopen(Request(url, headers={"User-Agent": "mcp.platform.mcp_health"}), timeout=check["timeout"]) as resp:
+            with build_opener().open(Request(url, headers={"User-Agent": "mcp.platform.mcp_health"}), timeout=check["timeout"]) as resp:
                 code = resp.status
         except HTTPError as exc:
             code = exc.code

@@ -175,7 +175,7 @@ def test_disk_threshold_one_percent_is_crit(lab, tmp_path):
 
 
 def test_no_secret_in_verbose_output(lab, tmp_path):
-    res, _ = daily_check(tmp_path, "--limit", "mcp-2,localhost", "-vvv")
+    res, _unused = daily_check(tmp_path, "--limit", "mcp-2,localhost", "-vvv")
     assert lab["lab_db_password"] not in res.stdout
     assert lab["lab_s3_secret_key"] not in res.stdout
 
@@ -191,7 +191,7 @@ def test_mcp_check_crit_when_health_200_but_handshake_fails(lab, docker_client):
                                        name="lab-test-broken-mcp-%s" % uuid.uuid4().hex[:6])
     try:
         port = None
-        for _ in range(50):
+        for _unused in range(50):
             ctr.reload()
             ports = ctr.attrs["NetworkSettings"]["Ports"].get("8080/tcp")
             if ports:

@@ -21,7 +21,7 @@ def _mcp_initialize(url):
     from mcp.client.streamable_http import streamable_http_client
 
     async def go():
-        async with streamable_http_client(url) as (read, write, _):
+        async with streamable_http_client(url) as (read, write, _unused):
             async with ClientSession(read, write) as session:
                 init = await session.initialize()
                 tools = await session.list_tools()

@@ -109,7 +109,7 @@ def test_git_repo_reader(tmp_path):
     app.seed_git_repo(repo)
     r = app.GitRepo(repo)
     log = r.log(10)
-    assert [c["message"] for c in log] == [m for m, _ in reversed(app.DEMO_COMMITS)]
+    assert [c["message"] for c in log] == [m for m, _unused in reversed(app.DEMO_COMMITS)]
     assert r.head() == ("main", log[0]["sha"])
     assert r.status()["clean"] is True
     (repo / "services.yml").write_text("changed\n")
@@ -128,7 +128,7 @@ def test_migration_targets():
     assert migrate.target_for("1.2.0", mapping) == migrate.target_for("1.3.0", mapping) == "004"
     assert migrate.target_for("2.0.0", mapping) == "004"
     assert migrate.target_for("0.9.0", mapping) is None
-    names = [n for _, n, _ in migrate.load_migrations(IMAGES / "migrations")]
+    names = [n for _unused, n, _unused in migrate.load_migrations(IMAGES / "migrations")]
     assert names == sorted(names) and names[0].startswith("001_")
     assert set(mapping.values()) <= {n.split("_")[0] for n in names}
 
@@ -223,7 +223,7 @@ def test_filesystem_service_over_gateway_host(server, mode):
 
 def test_git_service_and_slow(server):
     s = server(MCP_SERVICE="git", MCP_VERSION="1.0.0")
-    _, tools, results = asyncio.run(_mcp_session(s.url + "/mcp", calls=[("git_log", {"limit": 2}), ("git_status", {})]))
+    _unused, tools, results = asyncio.run(_mcp_session(s.url + "/mcp", calls=[("git_log", {"limit": 2}), ("git_status", {})]))
     assert tools == ["git_log", "git_status", "ping"]
     assert len(results["git_log"][1]["commits"]) == 2
     assert results["git_status"][1]["clean"] is True
@@ -272,7 +272,7 @@ def test_sigterm_exits_promptly(server):
 
 def test_bad_configuration_exits_2(tmp_path):
     proc = subprocess.run([sys.executable, str(APP)], env=dict(os.environ, MCP_SERVICE="nope"),
-                          capture_output=True, text=True, timeout=30)
+                          capture_output=True, text=True, timeout=30, check=False)
     assert proc.returncode == 2 and "MCP_SERVICE" in proc.stdout
 
 
@@ -307,7 +307,7 @@ def pg_server():
                                  "-l", os.path.join(tmp, "pg.log"), "-w", "start"], check=True, capture_output=True)
         yield f"postgresql://postgres@127.0.0.1:{port}"
     finally:
-        subprocess.run(run_as + [str(PG_BIN / "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"], capture_output=True)
+        subprocess.run(run_as + [str(PG_BIN / "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"], capture_output=True, check=False)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -336,7 +336,7 @@ def _sql(url, query):
 
 def _migrate(url, *argv):
     proc = subprocess.run([sys.executable, str(MIGRATE), "--database-url", url, *argv],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -357,20 +357,20 @@ def test_migrations_on_seeded_database(scratch_db):
     assert "applied 001_baseline" in out and "applied 002_tools_enabled" in out and "003" not in out.split("done:")[0]
     rc, out, err = _migrate(scratch_db, "up", "--version", "1.0.0", "--json")
     assert rc == 0 and json.loads(out)["changed"] is False
-    rc, out, _ = _migrate(scratch_db, "up", "--version", "1.1.0", "--json")
+    rc, out, _unused = _migrate(scratch_db, "up", "--version", "1.1.0", "--json")
     assert json.loads(out)["applied"] == ["003_session_end_and_indexes"]
-    rc, out, _ = _migrate(scratch_db, "up", "--version", "1.3.0", "--json")
+    rc, out, _unused = _migrate(scratch_db, "up", "--version", "1.3.0", "--json")
     assert json.loads(out)["applied"] == ["004_tool_invocations"]
     assert _sql(scratch_db, "SELECT version FROM schema_migrations ORDER BY 1") == [("001",), ("002",), ("003",), ("004",)]
     assert _sql(scratch_db, "SELECT count(*) FROM sessions WHERE ended_at IS NULL") == [(0,)]
     assert _sql(scratch_db, "SELECT count(*) FROM tools WHERE enabled") == _sql(scratch_db, "SELECT count(*) FROM tools")
     assert _sql(scratch_db, "SELECT to_regclass('tool_invocations') IS NOT NULL") == [(True,)]
     # after a rollback to 1.1.0 the database is ahead: reported, untouched
-    rc, out, _ = _migrate(scratch_db, "status", "--version", "1.1.0", "--json")
+    rc, out, _unused = _migrate(scratch_db, "status", "--version", "1.1.0", "--json")
     status = json.loads(out)
     assert status["up_to_date"] is True
     assert [m["state"] for m in status["migrations"]][-1] == "applied (beyond target)"
-    rc, out, _ = _migrate(scratch_db, "up", "--version", "1.1.0", "--json")
+    rc, out, _unused = _migrate(scratch_db, "up", "--version", "1.1.0", "--json")
     assert json.loads(out)["ahead"] == ["004"] and json.loads(out)["changed"] is False
 
 
@@ -384,5 +384,5 @@ def test_failing_migration_rolls_back(scratch_db, tmp_path):
     assert _sql(scratch_db, "SELECT max(version) FROM schema_migrations") == [("004",)]
     assert _sql(scratch_db, "SELECT count(*) FROM information_schema.columns "
                             "WHERE table_name = 'tools' AND column_name = 'half_done'") == [(0,)]
-    rc, _, err = _migrate(scratch_db, "--dir", str(tmp_path), "up", "--version", "0.1.0")
+    rc, _unused, err = _migrate(scratch_db, "--dir", str(tmp_path), "up", "--version", "0.1.0")
     assert rc == 2 and "older than every version" in err
