@@ -110,6 +110,9 @@ molecule: venv farm
 
 bench: venv farm lab-up
 	$(BIN)/python bench/health.py
+	$(BIN)/python bench/backup_restore.py
+	$(BIN)/python bench/failover.py
+	$(BIN)/python bench/update.py
 
 clean:
 	rm -rf .build

@@ -4,6 +4,7 @@
     .venv/bin/python bench/backup_restore.py                  # 800 MB database + 800 MB of files
     .venv/bin/python bench/backup_restore.py --size-mb 50     # a quick try
     .venv/bin/python bench/backup_restore.py --reuse          # keep an existing dataset (bench/gen_dataset.py)
+    .venv/bin/python bench/backup_restore.py --private-pg --pg-port 25499   # own PostgreSQL, not the lab primary
 
 Needs the lab (make lab-up). Makes the dataset with bench/gen_dataset.py (database ``mcp_bench`` on the lab primary,
 files under .lab/bench/files), then runs, one after the other against the lab's S3 endpoint (moto):
@@ -308,6 +309,8 @@ class Bench:
             self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]]})
         for up in self.s3.list_multipart_uploads(Bucket=self.bucket, Prefix=self.prefix + "/").get("Uploads", []) or []:
             self.s3.abort_multipart_upload(Bucket=self.bucket, Key=up["Key"], UploadId=up["UploadId"])
+        if not self.args.keep_dataset and os.path.exists(self.files):
+            shutil.rmtree(self.files, ignore_errors=True)
         if not self.args.keep_dataset:
             gen_dataset.main(["--drop", "--pg-port", str(self.args.pg_port), "--dir", self.files])
 
@@ -358,8 +361,30 @@ class Bench:
         print("peak RSS of the mcp_backup module process: backup %.0f MB (its children pg_dump/tar %.0f MB), restore %.0f MB"
               % (r["ours_backup_rss"] / MIB, r["ours_backup_children_rss"] / MIB, r["ours_restore_rss"] / MIB))
 
+    def start_private_pg(self):
+        """A throwaway PostgreSQL 15 for the bench alone (when the lab's primary is busy with failover tests)."""
+        pg_bin = "/usr/lib/postgresql/15/bin"
+        self.pg_dir = os.path.join(LAB_DIR, "bench", "pg")
+        shutil.rmtree(self.pg_dir, ignore_errors=True)
+        os.makedirs(os.path.join(self.pg_dir, "sock"))
+        subprocess.run(["chown", "-R", "postgres:", self.pg_dir], check=True)
+        as_pg = ["runuser", "-u", "postgres", "--"]
+        subprocess.run(as_pg + [pg_bin + "/initdb", "-D", self.pg_dir + "/data", "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                                "--locale=C.UTF-8"], check=True, stdout=subprocess.DEVNULL)
+        with open(self.pg_dir + "/data/postgresql.conf", "a") as fh:
+            fh.write("listen_addresses='127.0.0.1'\nunix_socket_directories='%s/sock'\n" % self.pg_dir)
+        subprocess.run(as_pg + [pg_bin + "/pg_ctl", "-D", self.pg_dir + "/data", "-o", "-p %d" % self.args.pg_port,
+                                "-l", self.pg_dir + "/log", "-w", "start"], check=True, stdout=subprocess.DEVNULL)
+
+    def stop_private_pg(self):
+        subprocess.run(["runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_ctl", "-D", self.pg_dir + "/data",
+                        "-m", "fast", "-w", "stop"], stdout=subprocess.DEVNULL)
+        shutil.rmtree(self.pg_dir, ignore_errors=True)
+
     def main(self):
         os.makedirs(self.work, exist_ok=True)
+        if self.args.private_pg:
+            self.start_private_pg()
         try:
             self.dataset()
             self.db_size = self.admin("SELECT pg_database_size('mcp_bench')")[0][0]
@@ -376,7 +401,11 @@ class Bench:
             self.our_restore()
             self.report()
         finally:
-            self.cleanup()
+            try:
+                self.cleanup()
+            finally:
+                if self.args.private_pg:
+                    self.stop_private_pg()
 
 
 def main():
@@ -385,6 +414,8 @@ def main():
     ap.add_argument("--files-mb", type=int, help="bytes of files, default --size-mb")
     ap.add_argument("--pg-port", type=int, default=25432)
     ap.add_argument("--dir", default=os.path.join(LAB_DIR, "bench", "files"))
+    ap.add_argument("--private-pg", action="store_true",
+                    help="run a throwaway PostgreSQL 15 on --pg-port for the bench (e.g. --pg-port 25499) instead of the lab primary")
     ap.add_argument("--reuse", action="store_true", help="use the existing mcp_bench and files")
     ap.add_argument("--keep-dataset", action="store_true", help="do not drop mcp_bench and the files at the end")
     ap.add_argument("--level", type=int, default=3, help="mcp_backup compression_level")

@@ -40,6 +40,7 @@ DEBIAN_PACKAGES = {
     "prometheus": "/usr/bin/prometheus", "prometheus-alertmanager": "/usr/bin/prometheus-alertmanager",
     "debootstrap": "/usr/sbin/debootstrap", "postgresql": PG_BIN + "/postgres",
     "postgresql-client": "/usr/bin/pg_dump", "openssl": "/usr/bin/openssl", "zstd": "/usr/bin/zstd",
+    "cron": "/usr/bin/crontab",
 }
 BASE_IMAGE = "localhost/mcp-lab-base:bookworm"
 LAB_LABEL = "io.mcp-platform.lab=true"

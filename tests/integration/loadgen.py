@@ -2,9 +2,13 @@
 """Constant HTTP load through the lab's gateways, counting every failed request.
 
 Used by the rollout tests and by ``bench/update.py``: while an update, rollback or restart runs,
-each target URL (``http://<gateway>:28080/mcp/<service>/health`` by default) receives real HTTP GETs
-at a fixed rate, and every answer that is not 200 (or a connection error, a timeout) is counted
-as a failure with its cause and time.
+each target URL (``http://<gateway>:28080/mcp/<service>/version`` from ``gateway_urls``) receives real
+HTTP GETs at a fixed rate, and every answer that is not 200 (or a connection error, a timeout) is
+counted as a failure with its cause and time.
+
+``/version`` rather than ``/health``: a replica being drained answers ``/health`` with 503 on purpose
+(that is how the gateway's health check learns to stop routing to it) while it still serves every
+real request, so GETs of ``/health`` through the gateway would count the drain signal as failures.
 
 Bounded: loopback addresses only, at most ``MAX_RATE`` requests per second per URL, at most
 ``MAX_DURATION`` seconds, a fixed number of worker threads.
@@ -146,7 +150,7 @@ class LoadGen:
                     "requests": total_ok + total_failed, "per_url": per_url, "failures": list(self.failures[:50])}
 
 
-def gateway_urls(addresses, services, port=28080, path="health"):
+def gateway_urls(addresses, services, port=28080, path="version"):
     """Every ``http://<address>:<port>/mcp/<service>/<path>``."""
     return ["http://%s:%d/mcp/%s/%s" % (a, port, s, path) for a in addresses for s in services]
 
