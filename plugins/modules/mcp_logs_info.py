@@ -18,7 +18,7 @@ description:
   - The manual's C(mcp logs --level error --since 24h | tail -20), as data the daily check can report.
   - community.docker has no module that reads container logs, hence this one.
 author:
-  - mcp.platform contributors
+  - mcp.platform maintainers (@mcp-platform)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

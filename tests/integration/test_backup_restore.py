@@ -330,7 +330,7 @@ def test_label_lookup_and_prune_dry_run(lab, prefix, playbook, backed_up):
                ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".build", "collections"),
                ANSIBLE_PYTHON_INTERPRETER=os.path.join(VENV_BIN, "python"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
-    info = subprocess.run(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    info = subprocess.run(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False)
     assert info.returncode == 0, info.stdout[-2000:] + info.stderr[-2000:]
     found = json.loads(info.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]["sets"]
     assert [s["id"] for s in found] == [second_platform]

@@ -169,7 +169,7 @@ def test_postgres_primary_stopped_is_crit(lab, tmp_path):
 
 def test_disk_threshold_one_percent_is_crit(lab, tmp_path):
     _res, report = daily_check(tmp_path, "--limit", "mcp-1,localhost", "-e", "daily_check_disk_warn_percent=0",
-                            "-e", "daily_check_disk_crit_percent=1")
+                               "-e", "daily_check_disk_crit_percent=1")
     disk = {n: c for n, c in rows(report, "mcp-1").items() if n.startswith("disk ")}
     assert disk and all(c["status"] == "crit" for c in disk.values()), disk
 
