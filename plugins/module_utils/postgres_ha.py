@@ -303,6 +303,17 @@ def _wait_writable(dsn, deadline):
         time.sleep(0.1)
 
 
+def _wait_replayed(conn, deadline):
+    """True once the standby has replayed everything it has received (or the deadline passes: False)."""
+    while True:
+        behind = query_one(conn, "SELECT COALESCE(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0)")[0]
+        if behind is None or float(behind) <= 0:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
 def promote(primary_dsn, candidate_dsn, confirmations=(), fenced=False, min_confirmations=1,
             max_lag_bytes=DEFAULT_MAX_LAG_BYTES, max_lag_seconds=DEFAULT_MAX_LAG_SECONDS, force=False,
             wait_seconds=60, timeout=5, check_mode=False):
@@ -344,8 +355,15 @@ def promote(primary_dsn, candidate_dsn, confirmations=(), fenced=False, min_conf
         conn = connect(candidate_dsn, timeout)
         try:
             if state["replay_paused"]:
-                # Apply what was received before ending recovery: less data lost.
+                # A promotion while replay is paused ends recovery without applying what was received (rows
+                # lost): resume, and wait until everything received is replayed before promoting.
                 query(conn, "SELECT pg_wal_replay_resume()")
+                caught_up = _wait_replayed(conn, time.monotonic() + wait_seconds)
+                result["replayed_before_promote"] = caught_up
+                if not caught_up:
+                    result.update(failed=True, msg="%s did not replay the WAL it had received within %s s; not promoted"
+                                  % (describe_dsn(candidate_dsn), wait_seconds))
+                    return result
             ok = query_one(conn, "SELECT pg_promote(true, %s)", (int(wait_seconds),))[0]
         finally:
             conn.close()

@@ -299,7 +299,8 @@ def test_lag_gate_refuses_then_force():
         res = ha.promote(c.primary.dsn, c.replica.dsn, confirmations=[True], force=True)
         assert res["changed"] and res["forced"] and not res["failed"], res["msg"]
         assert res["rpo_bytes"] > 16 * 1024 * 1024
-        # Replay was resumed before promotion: the received rows are there.
+        assert res["replayed_before_promote"] is True
+        # Replay was resumed and caught up before promotion: the received rows are there.
         assert c.replica.sql("SELECT count(*) FROM big") == [(120000,)]
         res = ha.promote(c.primary.dsn, c.replica.dsn, confirmations=[True], force=True)
         assert not res["changed"] and res["already_promoted"]
