@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Constant HTTP load through the lab's gateways, counting every failed request.
 
 Used by the rollout tests and by ``bench/update.py``: while an update, rollback or restart runs,
@@ -68,7 +67,7 @@ class LoadGen:
         self._threads = []
         self.ok = collections.Counter()
         self.failed = collections.Counter()
-        self.failures = []          # (t since start, url, cause), first 200 kept
+        self.failures = []          # (s since start, url, cause, UTC wall clock), first 200 kept
         self.started = None
         self.stopped = None
 
@@ -112,7 +111,8 @@ class LoadGen:
                 else:
                     self.failed[url] += 1
                     if len(self.failures) < 200:
-                        self.failures.append((round(time.monotonic() - self.started, 2), url, cause))
+                        self.failures.append((round(time.monotonic() - self.started, 2), url, cause,
+                                              time.strftime("%H:%M:%S", time.gmtime()) + ".%02d" % (time.time() % 1 * 100)))
         if conn is not None:
             conn.close()
 
@@ -156,7 +156,7 @@ def gateway_urls(addresses, services, port=28080, path="version"):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     p.add_argument("urls", nargs="+")
     p.add_argument("--rate", type=float, default=60.0, help="requests per second per URL")
     p.add_argument("--duration", type=float, default=10.0, help="seconds")
