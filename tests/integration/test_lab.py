@@ -1,6 +1,7 @@
 """The lab is real: each part answers as the platform contract says (issue 2, item 6)."""
 import asyncio
 import json
+import os
 import time
 import urllib.request
 import uuid
@@ -36,8 +37,10 @@ def test_mcp_initialize_through_each_gateway(lab, host, service):
     addr = lab["lab_hosts"][host]
     url = "http://%s:%d/mcp/%s/mcp" % (addr, lab["lab_gateway_http_port"], service)
     init, tools = _mcp_initialize(url)
+    with open(os.path.join(lab["lab_dir"], "hosts", host, "etc", "mcp", "platform.env")) as f:
+        deployed = [line.split("=", 1)[1].strip() for line in f if line.startswith("VERSION=")][0]
     assert init.serverInfo.name == "mcp-%s" % service
-    assert init.serverInfo.version == lab["lab_initial_version"]
+    assert init.serverInfo.version == deployed
     assert init.protocolVersion
     assert len(tools.tools) >= 1
 

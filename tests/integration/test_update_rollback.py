@@ -7,6 +7,7 @@ The tests run in file order and share the lab's state; the module finalizer leav
 """
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -151,7 +152,9 @@ def test_bad_input_refused_before_anything_changed(lab_at_100, docker_client, ar
 
 
 def test_update_to_110_without_a_failed_request(lab_at_100, docker_client):
-    res, stats = under_load(lab_at_100, update, "1.1.0", "-e", "watch=3")
+    # all three hosts in one batch to keep the module's runtime down; batches of one host (the default) are what
+    # the 1.2.0 and 1.3.0 tests below run
+    res, stats = under_load(lab_at_100, update, "1.1.0", "-e", "watch=3", "-e", "serial=3")
     assert res.returncode == 0, res.stdout[-5000:]
     assert_rate(stats, lab_at_100)
     assert stats["failed"] == 0, stats["failures"]
@@ -180,9 +183,13 @@ def test_update_to_running_version_replaces_nothing(lab_at_100, docker_client):
     after = snapshot(docker_client)
     assert after["containers"] == before["containers"]
     assert after["ledgers"] == before["ledgers"]
-    for host in HOSTS:
-        assert "%s : ok=" % host in res.stdout
-    assert all(" changed=0 " in line for line in res.stdout.splitlines() if line.startswith("mcp-"))
+    recap = re.findall(r"^(mcp-\d)\s+: ok=\d+\s+changed=(\d+)", res.stdout, re.M)
+    assert sorted(recap) == [(h, "0") for h in HOSTS], recap
+
+
+def replaced(before, after, hosts):
+    """Containers of ``hosts`` that are gone or were replaced (other jobs on the shared lab may stop or start them)."""
+    return [n for n, c in before.items() if c[2] in hosts and (after.get(n) or (None,) * 5)[:3] != c[:3]]
 
 
 def test_unhealthy_120_rolls_back_first_host_only(lab_at_100, docker_client):
@@ -193,10 +200,7 @@ def test_unhealthy_120_rolls_back_first_host_only(lab_at_100, docker_client):
     assert "mcp-1 was rolled back to 1.1.0" in res.stdout
     assert stats["failed"] == 0, stats["failures"]
     assert versions_on(docker_client, "mcp-1") == ["1.1.0"]
-    after = containers(docker_client)
-    for name, c in before.items():
-        if c[2] in ("mcp-2", "mcp-3"):
-            assert after.get(name) == c, name          # hosts 2-3 untouched (same container, same id)
+    assert replaced(before, containers(docker_client), ("mcp-2", "mcp-3")) == []   # hosts 2-3 untouched
     assert ledger("mcp-1")[-1]["result"] == "rolled_back"
     assert ledger("mcp-2")[-1]["version"] == "1.1.0"
     assert env_version("mcp-1") == "1.1.0"
@@ -218,17 +222,16 @@ def test_130_rolled_back_by_watch_and_a_second_update_refused(lab_at_100, docker
 
     t = threading.Thread(target=second)
     t.start()
-    res, stats = under_load(lab_at_100, update, "1.3.0", "-e", "watch=35")
+    # one service (2 replicas) keeps it short; the watch outlasts the 20 s after which 1.3.0 degrades
+    res, stats = under_load(lab_at_100, update, "1.3.0", "-e", "watch=30", "-e", '{"services": ["filesystem"]}')
     t.join(300)
     assert res.returncode != 0
     assert "post-cutover watch on mcp-1" in res.stdout, res.stdout[-4000:]
     assert "mcp-1 was rolled back to 1.1.0" in res.stdout
     assert versions_on(docker_client, "mcp-1") == ["1.1.0"]
-    after = containers(docker_client)
-    for name, c in before.items():
-        if c[2] in ("mcp-2", "mcp-3"):
-            assert after.get(name) == c, name
+    assert replaced(before, containers(docker_client), ("mcp-2", "mcp-3")) == []
     assert ledger("mcp-1")[-1]["result"] == "rolled_back"
+    assert ledger("mcp-2")[-1]["version"] == "1.1.0"
     # the second update
     assert box["res"].returncode != 0
     assert "held by %s" % box["holder"] in box["res"].stdout
