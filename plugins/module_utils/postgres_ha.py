@@ -303,11 +303,19 @@ def _wait_writable(dsn, deadline):
         time.sleep(0.1)
 
 
-def _wait_replayed(conn, deadline):
-    """True once the standby has replayed everything it has received (or the deadline passes: False)."""
+def _wait_replayed(conn, deadline, settle=1.0):
+    """True once the standby has replayed all it can of what it received: replay reached the received
+    position, or stopped advancing for `settle` seconds (the received WAL may end inside a record that
+    can never be replayed). False when the deadline passes first."""
+    last, since = None, time.monotonic()
     while True:
-        behind = query_one(conn, "SELECT COALESCE(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0)")[0]
+        behind, replayed = query_one(conn, "SELECT COALESCE(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0),"
+                                           " pg_last_wal_replay_lsn()::text")
         if behind is None or float(behind) <= 0:
+            return True
+        if replayed != last:
+            last, since = replayed, time.monotonic()
+        elif time.monotonic() - since >= settle:
             return True
         if time.monotonic() > deadline:
             return False
