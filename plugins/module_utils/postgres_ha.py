@@ -309,8 +309,9 @@ def _wait_replayed(conn, deadline, settle=1.0):
     can never be replayed). False when the deadline passes first."""
     last, since = None, time.monotonic()
     while True:
-        behind, replayed = query_one(conn, "SELECT COALESCE(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0),"
-                                           " pg_last_wal_replay_lsn()::text")
+        row = query(conn, "SELECT COALESCE(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), 0),"
+                          " pg_last_wal_replay_lsn()::text")[0]
+        behind, replayed = row[0], row[1]
         if behind is None or float(behind) <= 0:
             return True
         if replayed != last:
