@@ -68,6 +68,7 @@ class LoadGen:
         self.ok = collections.Counter()
         self.failed = collections.Counter()
         self.failures = []          # (s since start, url, cause, UTC wall clock), first 200 kept
+        self.causes = collections.Counter()   # every failure by cause ("HTTP 503", "ConnectionResetError: ...")
         self.started = None
         self.stopped = None
 
@@ -110,6 +111,7 @@ class LoadGen:
                     self.ok[url] += 1
                 else:
                     self.failed[url] += 1
+                    self.causes[cause.split(":")[0]] += 1
                     if len(self.failures) < 200:
                         self.failures.append((round(time.monotonic() - self.started, 2), url, cause,
                                               time.strftime("%H:%M:%S", time.gmtime()) + ".%02d" % (time.time() % 1 * 100)))
@@ -147,7 +149,8 @@ class LoadGen:
                            "rate": round((self.ok[u] + self.failed[u]) / elapsed, 1) if elapsed else 0.0}
                        for u, _h, _p, _path in self.targets}
             return {"elapsed_s": round(elapsed, 2), "ok": total_ok, "failed": total_failed,
-                    "requests": total_ok + total_failed, "per_url": per_url, "failures": list(self.failures[:50])}
+                    "requests": total_ok + total_failed, "per_url": per_url, "failures": list(self.failures[:50]),
+                    "causes": dict(self.causes)}
 
 
 def gateway_urls(addresses, services, port=28080, path="version"):

@@ -153,20 +153,29 @@ def lab_at_100(lab, docker_client):
     (["-e", "version=1.1"], "version syntax"),
     (["-e", "version=9.9.9"], "image exists"),
     (["-e", "version=1.1.0", "-e", '{"services": ["filesystem", "nope"]}'], "known service"),
+    # extra vars given later win: the survey answer "no" to one of the manual's questions
+    (["-e", "version=1.1.0", "-e", "update_confirm_users_notified=false"], "confirmation update_confirm_users_notified"),
+    (["-e", "version=1.1.0", "-e", "update_release_notes_file={notes}"], "breaking changes acknowledged"),
 ])
-def test_bad_input_refused_before_anything_changed(lab_at_100, docker_client, args, check):
+def test_bad_input_refused_before_anything_changed(lab_at_100, docker_client, tmp_path, args, check):
+    notes = tmp_path / "release-notes.yml"
+    notes.write_text('"1.1.0":\n  breaking_changes: ["the git service drops the legacy /v0 API"]\n')
+    args = [a.replace("{notes}", str(notes)) for a in args]
     before = snapshot(docker_client)
     wait_lock_free()
-    res = run_playbook("update.yml", *(args + CONFIRM + FAST), check=False)
+    res = run_playbook("update.yml", *(CONFIRM + FAST + args), check=False)
     assert res.returncode != 0
     assert "check '%s' failed" % check in res.stdout, res.stdout[-3000:]
+    if "release_notes" in args[-1]:
+        assert "the git service drops the legacy /v0 API" in res.stdout
     assert snapshot(docker_client) == before
 
 
 def test_update_to_110_without_a_failed_request(lab_at_100, docker_client):
     # all three hosts in one batch to keep the module's runtime down; batches of one host (the default) are what
     # the 1.2.0 and 1.3.0 tests below run
-    res, stats = under_load(lab_at_100, update, "1.1.0", "-e", "watch=3", "-e", "serial=3")
+    # with the pre-update backup (the production default), which the rollback test below restores
+    res, stats = under_load(lab_at_100, update, "1.1.0", "-e", "watch=3", "-e", "serial=3", "-e", "update_backup=true")
     assert res.returncode == 0, res.stdout[-5000:]
     assert_rate(stats, lab_at_100)
     assert stats["failed"] == 0, stats["failures"]
@@ -177,15 +186,12 @@ def test_update_to_110_without_a_failed_request(lab_at_100, docker_client):
         assert env_version(host) == "1.1.0"
         last = ledger(host)[-1]
         assert (last["action"], last["version"], last["previous_version"], last["result"]) == ("update", "1.1.0", "1.0.0", "success")
+        assert last["backup"]["name"].startswith("pre-update-1.1.0-"), last
     n = sum(1 for c in containers(docker_client).values() if c[3] == "running")
     assert n == len(HOSTS) * len(SERVICES) * 2
     # migrations ran once (run_once), with the 1.1.0 image, and the database is at its target
     assert res.stdout.count("TASK [mcp.platform.update : Migrations | run") == 1
-    import psycopg2
-    with psycopg2.connect(host="127.0.0.1", port=lab_at_100["lab_postgres_primary_port"], user=lab_at_100["lab_db_user"],
-                          password=lab_at_100["lab_db_password"], dbname=lab_at_100["lab_db_name"]) as conn, conn.cursor() as cur:
-        cur.execute("select version from schema_migrations order by version")
-        applied = [r[0] for r in cur.fetchall()]
+    applied = applied_migrations(lab_at_100)
     assert "003" in applied and len(applied) == len(set(applied))
 
 
@@ -253,12 +259,25 @@ def test_130_rolled_back_by_watch_and_a_second_update_refused(lab_at_100, docker
     print("1.3.0 under load: %d of %d requests failed" % (stats["failed"], stats["requests"]))
 
 
+def applied_migrations(lab):
+    import psycopg2
+    with psycopg2.connect(host="127.0.0.1", port=lab["lab_postgres_primary_port"], user=lab["lab_db_user"],
+                          password=lab["lab_db_password"], dbname=lab["lab_db_name"]) as conn, conn.cursor() as cur:
+        cur.execute("select version from schema_migrations order by version")
+        return [r[0] for r in cur.fetchall()]
+
+
 def test_rollback_without_a_version_goes_back_to_100(lab_at_100, docker_client):
-    # all hosts in one batch (batching itself is shown by the 1.2.0 test): keeps the module's runtime down
+    # all hosts in one batch (batching itself is shown by the 1.2.0 test): keeps the module's runtime down;
+    # restore_db=true puts the 1.1.0 deployment's pre-update backup back, in maintenance (the gateway answers 503)
+    assert "003" in applied_migrations(lab_at_100)
     wait_lock_free()
-    res, stats = under_load(lab_at_100, run_playbook, "rollback.yml", "-e", "watch=2", "-e", "serial=3", check=False)
+    res, stats = under_load(lab_at_100, run_playbook, "rollback.yml", "-e", "watch=2", "-e", "serial=3",
+                            "-e", "restore_db=true", check=False)
     assert res.returncode == 0, res.stdout[-5000:]
-    assert stats["failed"] == 0, stats["failures"]
+    assert "003" not in applied_migrations(lab_at_100)      # the database is back where 1.0.0 left it
+    # the only failed requests are the maintenance page's 503s while the database was restored
+    assert set(stats["causes"]) <= {"HTTP 503"}, stats["causes"]
     for host in HOSTS:
         assert versions_on(docker_client, host) == ["1.0.0"]
         assert env_version(host) == "1.0.0"
