@@ -301,9 +301,12 @@ class S3Target:
         self.sse = server_side_encryption or None
         self.part_size = max(int(part_size), MIN_PART_SIZE)
         self.max_in_flight = max(int(max_in_flight), 1)
+        # Checksums: every stored byte is SHA-256 hashed here and re-read by verify, so botocore's own CRC32 of each
+        # part (and its check of each download) only doubles the CPU spent per byte on the hot path.
         config = BotoConfig(retries={'max_attempts': retries, 'mode': 'standard'}, connect_timeout=connect_timeout,
                             read_timeout=read_timeout, max_pool_connections=max(10, self.max_in_flight * 4),
-                            s3={'addressing_style': 'path'} if endpoint_url else {})
+                            s3={'addressing_style': 'path'} if endpoint_url else {},
+                            request_checksum_calculation='when_required', response_checksum_validation='when_required')
         session = boto3.session.Session(aws_access_key_id=access_key or None, aws_secret_access_key=secret_key or None,
                                         region_name=region or 'us-east-1')
         self.client = session.client('s3', endpoint_url=endpoint_url or None, config=config)

@@ -168,13 +168,13 @@ class _HashingSink:
 def compress_stream(chunks, writer, level=3, threads=0, cancel=None):
     """Compress an iterable of byte chunks into ``writer``.
 
-    Returns ``size`` / ``raw_sha256`` (uncompressed stream) and ``compressed_size`` /
-    ``sha256`` (the stored object, what verification re-reads).
+    Returns ``size`` (uncompressed stream) and ``compressed_size`` / ``sha256`` (the stored object,
+    what verification re-reads). The uncompressed content is covered by the zstd frame checksum,
+    which every decompression checks, so it is not hashed a second time on the hot path.
     The writer is not completed or aborted here; the caller owns it.
     """
     if not HAS_ZSTD:
         raise ProducerError('the python zstandard library is required')
-    raw_sha = hashlib.sha256()
     raw_size = 0
     sink = _HashingSink(writer)
     cctx = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
@@ -182,11 +182,10 @@ def compress_stream(chunks, writer, level=3, threads=0, cancel=None):
     for chunk in chunks:
         if cancel is not None and cancel.is_set():
             raise Cancelled()
-        raw_sha.update(chunk)
         raw_size += len(chunk)
         sink.write(cobj.compress(chunk))
     sink.write(cobj.flush())
-    return {'size': raw_size, 'raw_sha256': raw_sha.hexdigest(), 'compressed_size': sink.size, 'sha256': sink.sha.hexdigest()}
+    return {'size': raw_size, 'compressed_size': sink.size, 'sha256': sink.sha.hexdigest()}
 
 
 def hash_stream(chunks):
