@@ -22,8 +22,9 @@ def _mcp_initialize(url):
     from mcp.client.streamable_http import streamable_http_client
 
     async def go():
-        async with streamable_http_client(url) as (read, write, _unused):
-            async with ClientSession(read, write) as session:
+        # the SDK yields (read, write) or, in older releases, (read, write, get_session_id)
+        async with streamable_http_client(url) as streams:
+            async with ClientSession(streams[0], streams[1]) as session:
                 init = await session.initialize()
                 tools = await session.list_tools()
                 return init, tools

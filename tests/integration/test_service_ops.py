@@ -114,7 +114,7 @@ def test_unknown_service_refused_before_anything_changed(running, docker_client)
     assert "check 'known service' failed: nope not in" in res.stdout, res.stdout[-3000:]
     res = run_playbook("service.yml", "-e", "action=reboot", check=False)
     assert res.returncode != 0
-    assert "action 'reboot'" in res.stdout
+    assert "value of service_action must be one of: start, stop, restart, runbook, got: reboot" in res.stdout
     after = {n: started_at(c) for h in running["lab_hosts"] for s in SERVICES for n, c in replicas(docker_client, h, s).items()}
     assert after == before
 
