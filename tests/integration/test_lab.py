@@ -40,9 +40,9 @@ def test_mcp_initialize_through_each_gateway(lab, host, service):
     init, tools = _mcp_initialize(url)
     with open(os.path.join(lab["lab_dir"], "hosts", host, "etc", "mcp", "platform.env")) as f:
         deployed = [line.split("=", 1)[1].strip() for line in f if line.startswith("VERSION=")][0]
-    assert init.serverInfo.name == "mcp-%s" % service
-    assert init.serverInfo.version == deployed
-    assert init.protocolVersion
+    assert init.server_info.name == "mcp-%s" % service
+    assert init.server_info.version == deployed
+    assert init.protocol_version
     assert len(tools.tools) >= 1
 
 
