@@ -74,7 +74,7 @@ units: venv farm
 	$(PYTEST) -q tests/unit
 
 pytest: venv farm
-	$(PYTEST) -q -rs tests/unit tests/integration --deselect tests/integration/test_update_rollback.py
+	$(PYTEST) -q -rs tests/unit tests/integration
 
 integration: venv farm
 	$(PYTEST) -q -m lab tests/integration
@@ -103,16 +103,16 @@ stage: venv
 sanity: stage
 	cd $(STAGE) && HOME=$(THOME) $(BIN)/ansible-test sanity --venv --python 3.11 --color no
 
-# update's scenario and integration tests run in `make test-update` until issue 6 lands (see its note).
-MOLECULE_SCENARIOS ?= deploy daily_check backup restore maintenance failover
+MOLECULE_SCENARIOS ?= deploy daily_check backup restore maintenance failover update
 molecule: venv farm
 	for s in $(MOLECULE_SCENARIOS); do \
 	  (cd extensions && $(BIN)/molecule test -s $$s) || exit 1; \
 	done
 
+# The rollout family alone (update, rollback, service operations): molecule and the integration tests.
 test-update: venv farm lab-up
 	cd extensions && $(BIN)/molecule test -s update
-	$(PYTEST) -q -rs tests/integration/test_update_rollback.py
+	$(PYTEST) -q -rs tests/integration/test_update_rollback.py tests/integration/test_service_ops.py
 
 bench: venv farm lab-up
 	$(BIN)/python bench/health.py

@@ -442,16 +442,21 @@ def build_images():
         jobs.append(("migrations", "migrations", ver, ""))
     for kind, name, ver, behaviour in jobs:
         ctx = os.path.join(images_dir, kind)
-        digest = "%s-%s-%s" % (source_hash(ctx), runtime_id, behaviour)
+        digest = "%s-%s-%s-%s-%s" % (source_hash(ctx), runtime_id, name, ver, behaviour)
         local = "localhost/mcp-platform/%s:%s" % (name, ver)
         remote = "%s/mcp-platform/%s:%s" % (registry, name, ver)
         built = False
         if image_label(local, "io.mcp-platform.lab.src") != digest:
-            args = ["build", "--format", "docker", "-q", "-t", local, "--label", "io.mcp-platform.lab.src=" + digest,
+            # --no-cache: Podman 4.3's layer cache ignores --build-arg values, and every service and version
+            # would come out as the first one built (same labels, same MCP_VERSION)
+            args = ["build", "--no-cache", "--format", "docker", "-q", "-t", local, "--label", "io.mcp-platform.lab.src=" + digest,
                     "--label", LAB_LABEL, "--build-arg", "VERSION=" + ver]
             if kind == "service":
                 args += ["--build-arg", "SERVICE=" + name, "--build-arg", "BEHAVIOUR=" + behaviour]
             podman(*(args + ["-f", os.path.join(ctx, "Containerfile"), ctx]), what="image build of %s:%s" % (name, ver))
+            if kind == "service" and (image_label(local, "io.mcp-platform.service"), image_label(local, "io.mcp-platform.version")) != (name, ver):
+                raise LabError("image build of %s:%s produced an image labelled %s:%s" % (
+                    name, ver, image_label(local, "io.mcp-platform.service"), image_label(local, "io.mcp-platform.version")))
             built = changed = True
             log("built %s" % local)
         if built or not registry_has("mcp-platform/" + name, ver):

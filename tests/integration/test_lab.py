@@ -17,6 +17,19 @@ def test_registry_image_pulls_through_the_docker_api(lab, docker_client):
     assert labels.get("io.mcp-platform.version") == lab["lab_initial_version"]
 
 
+def test_every_registry_image_is_the_service_and_version_it_is_tagged(lab, docker_client):
+    """Each tag is its own build (an image cache that ignored build args once made every tag the first one built)."""
+    seen = {}
+    for svc in lab["lab_services"]:
+        for ver in lab["lab_versions"]:
+            image = docker_client.images.pull("%s/mcp-platform/%s" % (lab["registry"], svc), tag=ver)
+            labels = image.labels or {}
+            assert (labels.get("io.mcp-platform.service"), labels.get("io.mcp-platform.version")) == (svc, ver)
+            assert "MCP_VERSION=%s" % ver in image.attrs["Config"]["Env"]
+            seen[image.id] = (svc, ver)
+    assert len(seen) == len(lab["lab_services"]) * len(lab["lab_versions"])
+
+
 def _mcp_initialize(url):
     from mcp import ClientSession
     from mcp.client.streamable_http import streamable_http_client
