@@ -40,8 +40,10 @@ __metaclass__ = type
 
 import json
 import os
+import re
 import shutil
 import stat
+import subprocess
 import tempfile
 import threading
 
@@ -213,6 +215,55 @@ def pg_restore_argv(options, params, dbname, jobs=1, clean=True, create=False, n
     if path:
         argv.append(path)
     return argv, env
+
+
+_TOC_RELATION = re.compile(r'^\d+; \d+ \d+ (TABLE|VIEW|MATERIALIZED VIEW|SEQUENCE|FOREIGN TABLE) (\S+) (.+) \S+$')
+_RELKINDS = {'r': 'TABLE', 'p': 'TABLE', 'v': 'VIEW', 'm': 'MATERIALIZED VIEW', 'S': 'SEQUENCE', 'f': 'FOREIGN TABLE'}
+
+
+def dump_relations(options, path):
+    """(schema, name) of every table, view and sequence an archive holds, from ``pg_restore --list``."""
+    res = subprocess.run([find_binary('pg_restore', options.get('pg_bin_dir')), '--list', path],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+    if res.returncode != 0:
+        raise ComponentError('pg_restore --list failed: %s' % res.stderr.decode('utf-8', 'replace').strip()[-500:])
+    out = set()
+    for line in res.stdout.decode('utf-8', 'replace').splitlines():
+        m = _TOC_RELATION.match(line)
+        if m:
+            out.add((m.group(2), m.group(3)))
+    return out
+
+
+def drop_relations_not_in(params, dbname, keep):
+    """Drop the relations of ``dbname`` an archive does not hold (CASCADE), so ``pg_restore --clean`` can drop and
+    recreate the rest: a table created after the backup with a foreign key to a backed-up one would otherwise make
+    the restore fail, and would survive it. Extension members and system schemas are left alone."""
+    conn = pg_connect(params, dbname=dbname)
+    dropped = []
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET default_transaction_read_only = off")
+            cur.execute("SET lock_timeout = '30s'")
+            cur.execute(
+                "SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND NOT c.relispartition "
+                "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' "
+                "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid "
+                "AND d.deptype IN ('e', 'a', 'i'))")
+            for schema, name, kind in cur.fetchall():
+                if (schema, name) in keep:
+                    continue
+                cur.execute(pgsql.SQL('DROP {} IF EXISTS {}.{} CASCADE').format(
+                    pgsql.SQL(_RELKINDS[kind]), pgsql.Identifier(schema), pgsql.Identifier(name)))
+                dropped.append('%s.%s' % (schema, name))
+        conn.commit()
+    except psycopg2.Error as exc:
+        conn.rollback()
+        raise ComponentError('cannot drop the relations created after the backup: %s' % str(exc).strip())
+    finally:
+        conn.close()
+    return dropped
 
 
 # ---------------------------------------------------------------- mongodb

@@ -25,7 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.mcp.platform.plugins.module_utils import backup_manifest as bm
 from ansible_collections.mcp.platform.plugins.module_utils import backup_retention
 from ansible_collections.mcp.platform.plugins.module_utils.backup_components import (
-    ComponentError, make_producer, pg_connect, pg_params, pg_restore_argv, pg_row_counts, tar_extract_sink)
+    ComponentError, drop_relations_not_in, dump_relations, make_producer, pg_connect, pg_params, pg_restore_argv, pg_row_counts,
+    tar_extract_sink)
 from ansible_collections.mcp.platform.plugins.module_utils.backup_storage import StorageError
 from ansible_collections.mcp.platform.plugins.module_utils.backup_stream import (
     Cancelled, ProcessSink, ProducerError, compress_stream, decompress_stream, hash_stream)
@@ -410,29 +411,35 @@ class Engine:
         by_id = dict((s['id'], s) for s in sets)
         for name in components:
             t0 = time.time()
+            extra = {}
             if name == 'postgres':
-                self._restore_postgres(manifest['components']['postgres'], jobs, clean, create)
+                extra['dropped'] = self._restore_postgres(manifest['components']['postgres'], jobs, clean, create)
             elif name == 'mongodb':
                 self._restore_mongo(manifest['components']['mongodb'])
             else:
                 root = restore_root or '/'
                 for sid in plan[name]:
                     self._pipe_object(by_id[sid]['manifest']['components'][name], tar_extract_sink(root))
-            result['components'][name] = {'ok': True, 'seconds': round(time.time() - t0, 3), 'sets': plan[name]}
+            result['components'][name] = dict(extra, ok=True, seconds=round(time.time() - t0, 3), sets=plan[name])
         return result
 
     def _restore_postgres(self, comp, jobs, clean, create):
         params = pg_params(self.options)
         dbname = params.get('dbname')
         target_db = (self.options.get('postgres_maintenance_db') or 'postgres') if create else dbname
-        if jobs and jobs > 1:
-            # pg_restore --jobs needs a seekable file: decompress into work_dir, remove afterwards
+        exact = clean and not create
+        dropped = []
+        if (jobs and jobs > 1) or exact:
+            # pg_restore --jobs and --list need a seekable file: decompress into work_dir, remove afterwards
             fd, path = tempfile.mkstemp(prefix='mcp-restore-', suffix='.pgdump', dir=self.options.get('work_dir') or None)
             try:
                 with os.fdopen(fd, 'wb') as fh:
                     digest, size, dummy = decompress_stream(self.target.iter_object(comp['key']), fh.write)
                 if digest != comp['sha256'] or size != comp['compressed_size']:
                     raise BackupError('SHA-256 mismatch while restoring %s' % comp['key'])
+                if exact:
+                    # the database as it was: what was created after the backup goes (and cannot block --clean)
+                    dropped = drop_relations_not_in(params, dbname, dump_relations(self.options, path))
                 argv, env = pg_restore_argv(self.options, params, target_db, jobs=jobs, clean=clean, create=create, path=path)
                 sink = ProcessSink(argv, env=env, label='pg_restore')
                 sink.close()
@@ -441,6 +448,7 @@ class Engine:
         else:
             argv, env = pg_restore_argv(self.options, params, target_db, clean=clean, create=create)
             self._pipe_object(comp, ProcessSink(argv, env=env, label='pg_restore'))
+        return dropped
 
     def _restore_mongo(self, comp):
         from ansible_collections.mcp.platform.plugins.module_utils.backup_components import find_binary  # pylint: disable=import-outside-toplevel

@@ -123,17 +123,21 @@ options:
   jobs:
     description:
       - C(pg_restore --jobs). Above 1 the dump is decompressed into O(work_dir) first (parallel restore needs a seekable file)
-        and removed afterwards; 1 streams straight into C(pg_restore).
+        and removed afterwards; 1 streams straight into C(pg_restore) unless O(postgres_restore_clean) needs the file.
     type: int
     default: 1
   postgres_restore_clean:
-    description: Drop database objects before recreating them (C(--clean --if-exists)).
+    description:
+      - Bring the database back as it was at the backup, in place: first drop the tables, views and sequences the backup
+        does not hold (created after it, for example by a later migration; C(CASCADE)), then drop and recreate what it
+        holds (C(pg_restore --clean --if-exists)). The dropped relations are listed in RV(restore) under C(components.postgres.dropped).
+      - The archive is decompressed into O(work_dir) for this (C(pg_restore --list)), as for O(jobs) > 1.
     type: bool
     default: true
   postgres_restore_create:
     description:
-      - Drop and recreate the whole database (C(--create), with O(postgres_restore_clean)); objects created after the
-        backup disappear too. Needs no other sessions on the database.
+      - Drop and recreate the whole database (C(--create), with O(postgres_restore_clean)) instead of cleaning it in
+        place. Needs no other sessions on the database.
     type: bool
     default: false
   mongodb_uri:
