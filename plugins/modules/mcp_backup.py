@@ -128,7 +128,7 @@ options:
     default: 1
   postgres_restore_clean:
     description:
-      - Bring the database back as it was at the backup, in place: first drop the tables, views and sequences the backup
+      - Bring the database back as it was at the backup, in place. First drop the tables, views and sequences the backup
         does not hold (created after it, for example by a later migration; C(CASCADE)), then drop and recreate what it
         holds (C(pg_restore --clean --if-exists)). The dropped relations are listed in RV(restore) under C(components.postgres.dropped).
       - The archive is decompressed into O(work_dir) for this (C(pg_restore --list)), as for O(jobs) > 1.
