@@ -259,10 +259,14 @@ def test_130_rolled_back_by_watch_and_a_second_update_refused(lab_at_100, docker
     print("1.3.0 under load: %d of %d requests failed" % (stats["failed"], stats["requests"]))
 
 
-def applied_migrations(lab):
+def db(lab):
     import psycopg2
-    with psycopg2.connect(host="127.0.0.1", port=lab["lab_postgres_primary_port"], user=lab["lab_db_user"],
-                          password=lab["lab_db_password"], dbname=lab["lab_db_name"]) as conn, conn.cursor() as cur:
+    return psycopg2.connect(host="127.0.0.1", port=lab["lab_postgres_primary_port"], user=lab["lab_db_user"],
+                            password=lab["lab_db_password"], dbname=lab["lab_db_name"])
+
+
+def applied_migrations(lab):
+    with db(lab) as conn, conn.cursor() as cur:
         cur.execute("select version from schema_migrations order by version")
         return [r[0] for r in cur.fetchall()]
 
@@ -270,12 +274,19 @@ def applied_migrations(lab):
 def test_rollback_without_a_version_goes_back_to_100(lab_at_100, docker_client):
     # all hosts in one batch (batching itself is shown by the 1.2.0 test): keeps the module's runtime down;
     # restore_db=true puts the 1.1.0 deployment's pre-update backup back, in maintenance (the gateway answers 503)
-    assert "003" in applied_migrations(lab_at_100)
+    # what 1.1.0 would write after its update: a migration of its own, a table with a foreign key to an older one
+    with db(lab_at_100) as conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO schema_migrations (version, applied_at) VALUES ('999', now()) ON CONFLICT DO NOTHING")
+        cur.execute("CREATE TABLE IF NOT EXISTS after_update_probe (id int PRIMARY KEY, tool_id int REFERENCES tools(id))")
     wait_lock_free()
     res, stats = under_load(lab_at_100, run_playbook, "rollback.yml", "-e", "watch=2", "-e", "serial=3",
                             "-e", "restore_db=true", check=False)
     assert res.returncode == 0, res.stdout[-5000:]
-    assert "003" not in applied_migrations(lab_at_100)      # the database is back where 1.0.0 left it
+    # the database is back where the pre-update backup of the 1.1.0 deployment left it
+    assert "999" not in applied_migrations(lab_at_100)
+    with db(lab_at_100) as conn, conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('after_update_probe')")
+        assert cur.fetchone()[0] is None
     # the only failed requests are the maintenance page's 503s while the database was restored
     assert set(stats["causes"]) <= {"HTTP 503"}, stats["causes"]
     for host in HOSTS:
