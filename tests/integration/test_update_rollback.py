@@ -287,8 +287,11 @@ def test_rollback_without_a_version_goes_back_to_100(lab_at_100, docker_client):
     with db(lab_at_100) as conn, conn.cursor() as cur:
         cur.execute("SELECT to_regclass('after_update_probe')")
         assert cur.fetchone()[0] is None
-    # the only failed requests are the maintenance page's 503s while the database was restored
-    assert set(stats["causes"]) <= {"HTTP 503"}, stats["causes"]
+    # the only failed requests are the maintenance window's answers while the database was restored: 503 with
+    # Retry-After, and the responder's 307 back to the same URL in the instant between the window's end and the
+    # gateway's reload (the load generator counts answers, it does not follow redirects)
+    assert set(stats["causes"]) <= {"HTTP 503", "HTTP 307"}, stats["causes"]
+    print("rollback with restore_db under load: %s" % stats["causes"])
     for host in HOSTS:
         assert versions_on(docker_client, host) == ["1.0.0"]
         assert env_version(host) == "1.0.0"
