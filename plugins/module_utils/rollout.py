@@ -1,0 +1,400 @@
+# -*- coding: utf-8 -*-
+# Copyright: mcp.platform contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Start-first, health-gated replacement of one host's service replicas (mcp_rollout).
+
+Why a module and not composed docker_container / uri tasks: the order of one replica's replacement
+(new container healthy, answering directly, routed by the gateway; only then the old one drained, out
+of the gateway, stopped) is the safety property, and as ~15 Ansible tasks per replica it cost ~12 s of
+task overhead per replica, ten times the replica's own start-to-healthy time. Here each step polls at
+``poll_interval`` and the old replica's retirement overlaps the next replica's start, which keeps the
+order: a replica is retired only after its successor is routed.
+
+Services are independent (own routes, own replicas), so with ``parallel_services`` they are replaced
+side by side, each still replica by replica. A failure stops every service at its next step; an old
+replica whose drain has begun is always taken out completely (a drained replica left running would look
+healthy to a rollback and answer 503 to users).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import threading
+import time
+from urllib.error import HTTPError, URLError
+from urllib.request import Request, urlopen
+
+from ansible_collections.mcp.platform.plugins.module_utils.health_probes import probe_http, probe_mcp, validate_check
+
+DOCKER_API_VERSION = "1.41"
+MANAGED_LABEL = "io.mcp-platform.managed"
+HOST_LABEL = "io.mcp-platform.host"
+SERVICE_LABEL = "io.mcp-platform.service"
+REPLICA_LABEL = "io.mcp-platform.replica"
+VERSION_LABEL = "io.mcp-platform.version"
+
+
+class RolloutError(Exception):
+    """A slot failed a check: ``step`` names host, service, replica and version, ``check`` the gate."""
+
+    def __init__(self, step, check, reason):
+        self.step, self.check, self.reason = step, check, reason
+        super(RolloutError, self).__init__("%s: check '%s' failed: %s" % (step, check, reason))
+
+
+class Cancelled(Exception):
+    """Another service failed; this one stops at its next step."""
+
+
+def container_name(template, host, service, replica, version):
+    return template.format(host=host, service=service, replica=replica, version=version)
+
+
+def plan_slots(containers, services, replicas, version):
+    """What each (service, replica) slot needs, from the engine's container list (pure: unit-tested).
+
+    ``containers``: dicts with ``Id``, ``Names``, ``State`` and ``Labels`` (the engine's list format).
+    A slot is done when a running container of ``version`` holds it and nothing else does.
+    """
+    slots = []
+    for service in services:
+        for rep in range(1, replicas + 1):
+            mine = [c for c in containers
+                    if (c.get("Labels") or {}).get(SERVICE_LABEL) == service
+                    and str((c.get("Labels") or {}).get(REPLICA_LABEL)) == str(rep)]
+            current = [c for c in mine if (c.get("Labels") or {}).get(VERSION_LABEL) == version]
+            running = [c for c in current if c.get("State") == "running"]
+            old = [c for c in mine if c not in current]
+            # a stopped container of the version is replaced too: it is started fresh, not resumed
+            stale = [c for c in current if c.get("State") != "running"] if not running else []
+            slots.append({
+                "service": service,
+                "replica": rep,
+                "have_new": bool(running),
+                "stale": [_brief(c) for c in stale],
+                "old": [_brief(c) for c in old],
+                "todo": not running or bool(old),
+            })
+    return slots
+
+
+def _brief(c):
+    names = c.get("Names") or [""]
+    return {"id": c["Id"], "name": names[0].lstrip("/"), "state": c.get("State"),
+            "version": (c.get("Labels") or {}).get(VERSION_LABEL), "url": published_url(c.get("Ports") or [])}
+
+
+def published_url(ports, container_port=8080):
+    """http://ip:port of ``container_port`` from the engine's list-format ports ('' when unpublished)."""
+    for p in ports:
+        if int(p.get("PrivatePort") or 0) == container_port and p.get("PublicPort"):
+            ip = p.get("IP") or ""
+            return "http://%s:%s" % (ip if ip not in ("", "0.0.0.0", "::") else "127.0.0.1", p["PublicPort"])
+    return ""
+
+
+def inspect_url(info, container_port=8080):
+    """http://ip:port of ``container_port`` from ``inspect`` output ('' until the engine reports it)."""
+    ports = ((info.get("NetworkSettings") or {}).get("Ports") or {}).get("%d/tcp" % container_port) or []
+    for p in ports:
+        if p.get("HostPort"):
+            ip = p.get("HostIp") or ""
+            return "http://%s:%s" % (ip if ip not in ("", "0.0.0.0", "::") else "127.0.0.1", p["HostPort"])
+    return ""
+
+
+def gateway_servers(admin_url, service, timeout=5.0):
+    """``serverStatus`` of the gateway's ``<service>@docker`` (URL -> UP/DOWN); {} when it has none."""
+    url = "%s/api/http/services/%s@docker" % (admin_url.rstrip("/"), service)
+    try:
+        with urlopen(Request(url, headers={"Accept": "application/json"}), timeout=timeout) as resp:
+            return json.loads(resp.read().decode("utf-8") or "{}").get("serverStatus") or {}
+    except HTTPError as exc:
+        if exc.code == 404:
+            return {}
+        raise
+
+
+def post(url, timeout=5.0):
+    """POST ``url`` with an empty body; the status code, or None when nothing answered."""
+    try:
+        with urlopen(Request(url, data=b"", method="POST"), timeout=timeout) as resp:
+            return resp.getcode()
+    except HTTPError as exc:
+        return exc.code
+    except (URLError, OSError, ValueError):
+        return None
+
+
+class Rollout(object):
+    """One host's replacement. ``api`` is a docker.APIClient; ``p`` the module's validated parameters."""
+
+    def __init__(self, api, p, clock=time.monotonic, sleep=time.sleep):
+        self.api, self.p, self.clock, self.sleep = api, p, clock, sleep
+        self.cancel = threading.Event()
+        self.lock = threading.Lock()
+        self.replaced, self.errors, self.retirements = [], [], []
+        self.changed = False
+
+    # ---- engine -------------------------------------------------------------------------------
+    def containers(self):
+        return self.api.containers(all=True, filters={"label": ["%s=true" % MANAGED_LABEL,
+                                                               "%s=%s" % (HOST_LABEL, self.p["host_label"])]})
+
+    def plan(self):
+        services = [s["name"] for s in self.p["services"]]
+        return plan_slots(self.containers(), services, self.p["replicas"], self.p["version"])
+
+    def _inspect(self, ident):
+        import docker  # pylint: disable=import-outside-toplevel
+        try:
+            return self.api.inspect_container(ident)
+        except docker.errors.NotFound:
+            return None
+
+    def _remove(self, ident, stop_timeout=None):
+        import docker  # pylint: disable=import-outside-toplevel
+        try:
+            if stop_timeout is not None:
+                self.api.stop(ident, timeout=int(stop_timeout))
+            self.api.remove_container(ident, force=True)
+        except docker.errors.NotFound:
+            pass
+        with self.lock:
+            self.changed = True
+
+    def _start(self, svc, rep, step):
+        import docker  # pylint: disable=import-outside-toplevel
+        p = self.p
+        name = container_name(p["name_template"], p["host_label"], svc["name"], rep, p["version"])
+        labels = dict(svc.get("labels") or {})
+        labels.update({MANAGED_LABEL: "true", HOST_LABEL: p["host_label"], SERVICE_LABEL: svc["name"],
+                       REPLICA_LABEL: str(rep), VERSION_LABEL: p["version"]})
+        env = dict(p.get("env") or {})
+        env["MCP_SERVICE"] = svc["name"]
+        port = p["container_port"]
+        host_config = self.api.create_host_config(
+            port_bindings={port: (p["bind_address"],)},
+            binds=list(p.get("volumes") or []),
+            restart_policy={"Name": p["restart_policy"]} if p["restart_policy"] != "no" else None,
+        )
+        kwargs = dict(image=svc["image"], name=name, labels=labels, environment=env, ports=[port],
+                      host_config=host_config, stop_timeout=int(p["stop_timeout"]), detach=True)
+        try:
+            created = self.api.create_container(**kwargs)
+        except docker.errors.ImageNotFound:
+            self.api.pull(svc["image"])
+            created = self.api.create_container(**kwargs)
+        except docker.errors.APIError as exc:
+            raise RolloutError(step, "container start", "creating %s: %s" % (name, _one_line(exc)))
+        with self.lock:
+            self.changed = True
+        try:
+            self.api.start(created["Id"])
+        except docker.errors.APIError as exc:
+            raise RolloutError(step, "container start", "starting %s: %s" % (name, _one_line(exc)))
+        return name, created["Id"]
+
+    # ---- gates --------------------------------------------------------------------------------
+    def _wait(self, timeout, probe):
+        """Call ``probe()`` every poll_interval until it returns a truthy value or ``timeout``; the last value."""
+        deadline = self.clock() + timeout
+        while True:
+            if self.cancel.is_set():
+                raise Cancelled()
+            value = probe()
+            if value or self.clock() >= deadline:
+                return value
+            self.sleep(self.p["poll_interval"])
+
+    def _container_health(self, ident, name, started, step):
+        state = {}
+
+        def probe():
+            info = self._inspect(ident)
+            state["info"] = info
+            if info is None:
+                return "gone"
+            st = info.get("State") or {}
+            health = (st.get("Health") or {}).get("Status") or "none"
+            if not st.get("Running"):
+                return "exited"
+            if health in ("healthy", "none"):
+                return "healthy"
+            if health == "unhealthy" and self.clock() - started > self.p["unhealthy_grace"]:
+                return "unhealthy"
+            return None
+
+        outcome = self._wait(self.p["health_timeout"], probe)
+        if outcome == "healthy":
+            return state["info"]
+        info = state.get("info") or {}
+        st = info.get("State") or {}
+        logs = (st.get("Health") or {}).get("Log") or []
+        last = " ".join(str((logs[-1] if logs else {}).get("Output") or "").split())[:200]
+        raise RolloutError(step, "container health", "%s is %s with health %s %.1f s after its start (last probe: %s)"
+                           % (name, st.get("Status") or "missing", (st.get("Health") or {}).get("Status") or "none",
+                              self.clock() - started, last))
+
+    def _direct_probe(self, url, step):
+        p = self.p
+        checks = [validate_check({"name": "direct /health", "type": "http", "url": url + p["probe_path"],
+                                  "status_code": [200], "timeout": 3}),
+                  validate_check({"name": "direct MCP initialize", "type": "mcp", "url": url + p["mcp_path"],
+                                  "expect_version": p["version"], "min_tools": p["min_tools"], "timeout": 5})]
+        last = {}
+
+        def probe():
+            for c in checks:
+                res = probe_http(c) if c["type"] == "http" else probe_mcp(c)
+                if res["status"] != "ok":
+                    last["check"], last["reason"] = c["name"], res["reason"]
+                    return False
+            return True
+
+        if not self._wait(p["health_timeout"], probe):
+            raise RolloutError(step, last.get("check", "direct probe"), last.get("reason", "no answer"))
+
+    def _routed(self, service, url, step):
+        p = self.p
+        seen = {}
+
+        def probe():
+            try:
+                seen["servers"] = gateway_servers(p["gateway_admin_url"], service)
+            except (URLError, OSError, ValueError) as exc:
+                seen["servers"] = {"error": _one_line(exc)}
+                return False
+            return seen["servers"].get(url) == "UP"
+
+        if not self._wait(p["route_timeout"], probe):
+            raise RolloutError(step, "gateway route", "%s does not route %s to %s after %s s (servers: %s)"
+                               % (p["gateway_admin_url"], service, url, p["route_timeout"], seen.get("servers")))
+
+    # ---- retirement ---------------------------------------------------------------------------
+    def _retire(self, service, old):
+        """Drain (the gateway stops routing), grace, SIGTERM with stop_timeout, remove. Never cancelled."""
+        p = self.p
+        t0 = self.clock()
+        drained = False
+        if p["drain"] and old["state"] == "running" and old["url"]:
+            drained = post(old["url"] + p["drain_path"]) == 200
+        if drained:
+            deadline = self.clock() + p["route_timeout"]
+            while self.clock() < deadline:
+                try:
+                    if gateway_servers(p["gateway_admin_url"], service).get(old["url"]) != "UP":
+                        break
+                except (URLError, OSError, ValueError):
+                    pass
+                self.sleep(p["poll_interval"])
+            # the engine reporting it unhealthy makes the gateway's Docker provider drop it for good
+            while self.clock() < deadline:
+                info = self._inspect(old["id"])
+                st = (info or {}).get("State") or {}
+                if info is None or not st.get("Running") or (st.get("Health") or {}).get("Status") != "healthy":
+                    break
+                self.sleep(p["poll_interval"])
+            if p["drain_grace"] > 0:
+                self.sleep(p["drain_grace"])
+        self._remove(old["id"], stop_timeout=p["stop_timeout"] if old["state"] == "running" else None)
+        return {"name": old["name"], "version": old["version"], "drained": drained, "seconds": round(self.clock() - t0, 2)}
+
+    def _retire_async(self, service, slot_report, olds):
+        def run():
+            for old in olds:
+                try:
+                    slot_report["retired"].append(self._retire(service, old))
+                except Exception as exc:  # pylint: disable=broad-except  # docker/requests errors
+                    with self.lock:
+                        self.errors.append(RolloutError(slot_report["step"], "stop old replica",
+                                                        "%s: %s" % (old["name"], _one_line(exc))))
+        t = threading.Thread(target=run, name="retire-%s" % slot_report["step"])
+        t.daemon = True
+        t.start()
+        with self.lock:
+            self.retirements.append(t)
+        return t
+
+    # ---- one service --------------------------------------------------------------------------
+    def _service(self, svc, slots):
+        p = self.p
+        pending = None
+        try:
+            for slot in slots:
+                if self.cancel.is_set():
+                    return
+                step = "%s, service %s replica %d at %s" % (p["inventory_host"], svc["name"], slot["replica"], p["version"])
+                report = {"service": svc["name"], "replica": slot["replica"], "step": step, "retired": [], "new": None}
+                t0 = self.clock()
+                for stale in slot["stale"]:
+                    self._remove(stale["id"])
+                if not slot["have_new"]:
+                    name, ident = self._start(svc, slot["replica"], step)
+                    report["new"] = name
+                    info = self._container_health(ident, name, t0, step)
+                    report["healthy_after"] = round(self.clock() - t0, 2)
+                    url = inspect_url(info, p["container_port"])
+                    if not url:
+                        raise RolloutError(step, "direct probe", "%s publishes no port for %d" % (name, p["container_port"]))
+                    self._direct_probe(url, step)
+                    self._routed(svc["name"], url, step)
+                    report["routed_after"] = round(self.clock() - t0, 2)
+                    if p["replica_delay"] > 0:
+                        self._wait(p["replica_delay"], lambda: False)
+                with self.lock:
+                    self.replaced.append(report)
+                # one retirement in flight per service: the next new replica starts while this old one drains
+                if pending is not None:
+                    pending.join()
+                pending = self._retire_async(svc["name"], report, slot["old"]) if slot["old"] else None
+        except Cancelled:
+            return
+        except RolloutError as exc:
+            with self.lock:
+                self.errors.append(exc)
+            self.cancel.set()
+        except Exception as exc:  # pylint: disable=broad-except  # docker.errors.*, requests errors
+            with self.lock:
+                self.errors.append(RolloutError("%s, service %s at %s" % (p["inventory_host"], svc["name"], p["version"]),
+                                                "container engine", _one_line(exc)))
+            self.cancel.set()
+
+    def run(self, slots=None):
+        """Replace what ``slots`` (default: plan()) needs; returns the report. Raises nothing for a failed gate."""
+        t0 = self.clock()
+        slots = self.plan() if slots is None else slots
+        by_service = [(svc, [s for s in slots if s["service"] == svc["name"] and s["todo"]]) for svc in self.p["services"]]
+        by_service = [(svc, todo) for svc, todo in by_service if todo]
+        if self.p["parallel_services"] and len(by_service) > 1:
+            threads = [threading.Thread(target=self._service, args=(svc, todo), name="svc-%s" % svc["name"])
+                       for svc, todo in by_service]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        else:
+            for svc, todo in by_service:
+                self._service(svc, todo)
+                if self.cancel.is_set():
+                    break
+        for t in list(self.retirements):
+            t.join()
+        order = [s["name"] for s in self.p["services"]]
+        self.errors.sort(key=lambda e: (order.index(_service_of(e, order)) if _service_of(e, order) in order else len(order), str(e)))
+        self.replaced.sort(key=lambda r: (order.index(r["service"]), r["replica"]))
+        return {"changed": self.changed, "replaced": self.replaced, "errors": [str(e) for e in self.errors],
+                "failed_checks": [e.check for e in self.errors], "seconds": round(self.clock() - t0, 2)}
+
+
+def _service_of(err, order):
+    for name in order:
+        if (", service %s " % name) in err.step:
+            return name
+    return None
+
+
+def _one_line(exc):
+    return " ".join(str(exc).split())[:300]

@@ -1,0 +1,354 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, mcp.platform maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: mcp_rollout
+version_added: 0.3.0
+short_description: Replace one host's MCP service replicas with a version, start-first, health-gated and drained
+description:
+  - Brings every replica slot (service, replica number) of one platform host to O(version) on a
+    Docker-compatible engine, one replica at a time per service. For each slot it starts the new container
+    next to the old one, waits until the new one is healthy three ways (the engine's container health, a
+    direct probe of C(/health) and an MCP C(initialize) answering O(version), and the gateway reporting the new
+    replica C(UP)), and only then retires the old one - C(POST /drain), wait until the gateway no longer
+    routes to it and the engine reports it unhealthy, O(drain_grace), SIGTERM with O(stop_timeout), remove.
+  - The gateway never routes to a replica that is not ready or already stopping, and a service never has
+    fewer routed replicas than before.
+  - An old replica's retirement overlaps the start of the next new replica; with O(parallel_services)
+    the services of the host are replaced side by side (each still replica by replica).
+  - The first failed gate stops every service at its next step and fails naming the host, the service, the
+    replica and the check. Old replicas whose drain had begun are still taken out completely; the old
+    replicas of unreplaced slots keep serving, and the failed new container is left for the caller's
+    rollback (run the module again with the previous version) and for diagnosis.
+  - Slots already running O(version) are left alone; a second run changes nothing.
+  - Why a module and not C(community.docker.docker_container) plus C(ansible.builtin.uri) tasks (what the
+    update role used before) - the order of the steps is the safety property, and as ~15 tasks per replica
+    it cost about ten times the replica's own start-to-healthy time in task overhead.
+author:
+  - mcp.platform maintainers (@mcp-platform)
+requirements:
+  - docker (the Docker SDK for Python) on the machine running the module
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reports the slots that would be replaced (RV(plan)) and changes nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  docker_host:
+    description: Address of the Docker-compatible API (C(unix://), C(tcp://)); the environment's when omitted.
+    type: str
+  host_label:
+    description: The platform host whose containers are replaced (label C(io.mcp-platform.host)).
+    type: str
+    required: true
+  inventory_host:
+    description: Name of the host in messages; O(host_label) when omitted.
+    type: str
+  version:
+    description: Version to bring every slot to (label C(io.mcp-platform.version), checked by the MCP probe).
+    type: str
+    required: true
+  replicas:
+    description: Replicas per service (slots 1..N).
+    type: int
+    required: true
+  services:
+    description: The services to replace, in order.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Service name (label C(io.mcp-platform.service), gateway service C(<name>@docker)).
+        type: str
+        required: true
+      image:
+        description: Image of O(version) for this service (pulled when missing).
+        type: str
+        required: true
+      labels:
+        description:
+          - Labels of the new containers (the gateway's router labels and any extra ones). The module sets the
+            C(io.mcp-platform.managed), C(host), C(service), C(replica) and C(version) labels itself.
+        type: dict
+        default: {}
+  env:
+    description: Environment of the new containers (C(MCP_SERVICE) is added). Never logged.
+    type: dict
+    default: {}
+  name_template:
+    description: Container name; C({host}), C({service}), C({replica}) and C({version}) are replaced.
+    type: str
+    default: "{host}-{service}-{replica}-v{version}"
+  bind_address:
+    description: Host address the container port is published on (the engine picks the port).
+    type: str
+    default: 127.0.0.1
+  container_port:
+    description: The service's port inside the container.
+    type: int
+    default: 8080
+  volumes:
+    description: Bind mounts, C(source:target[:mode]).
+    type: list
+    elements: str
+    default: []
+  restart_policy:
+    description: Restart policy of the new containers.
+    type: str
+    choices: ['no', always, unless-stopped, on-failure]
+    default: unless-stopped
+  stop_timeout:
+    description: Seconds between SIGTERM and SIGKILL when an old replica is stopped.
+    type: int
+    default: 30
+  gateway_admin_url:
+    description: The gateway's API (Traefik C(/api/http/services/<service>@docker)) that must route to a new replica.
+    type: str
+    required: true
+  health_timeout:
+    description: Seconds a new replica has to become healthy and pass the direct probe.
+    type: float
+    default: 90
+  unhealthy_grace:
+    description: Seconds after its start a new replica reported unhealthy may still recover.
+    type: float
+    default: 30
+  route_timeout:
+    description: Seconds the gateway has to route to a new replica, and to stop routing to a drained one.
+    type: float
+    default: 30
+  probe_path:
+    description: HTTP path of the direct health probe (200 expected).
+    type: str
+    default: /health
+  mcp_path:
+    description: Path of the MCP endpoint for the direct C(initialize) probe.
+    type: str
+    default: /mcp
+  min_tools:
+    description: Tools the new replica must list.
+    type: int
+    default: 1
+  drain:
+    description: C(POST) O(drain_path) to an old replica and wait until the gateway stops routing to it before SIGTERM.
+    type: bool
+    default: true
+  drain_path:
+    description: Path that makes a replica fail its health check while it finishes requests in flight.
+    type: str
+    default: /drain
+  drain_grace:
+    description: Seconds between the gateway dropping a drained replica and its SIGTERM.
+    type: float
+    default: 1
+  replica_delay:
+    description: Seconds to wait after a new replica is routed before the next one starts (a slow-burn guard).
+    type: float
+    default: 0
+  parallel_services:
+    description: Replace the services side by side (each replica by replica); V(false) goes service by service.
+    type: bool
+    default: true
+  poll_interval:
+    description: Seconds between two polls of a gate.
+    type: float
+    default: 0.25
+seealso:
+  - module: community.docker.docker_container
+  - module: mcp.platform.mcp_health
+"""
+
+EXAMPLES = r"""
+- name: Replace the replicas of mcp-1 with 1.1.0
+  mcp.platform.mcp_rollout:
+    docker_host: unix:///run/podman/podman.sock
+    host_label: mcp-1
+    version: 1.1.0
+    replicas: 2
+    services:
+      - name: filesystem
+        image: registry.example.com/mcp-platform/filesystem:1.1.0
+        labels: {traefik.enable: "true"}
+      - name: git
+        image: registry.example.com/mcp-platform/git:1.1.0
+        labels: {traefik.enable: "true"}
+    env:
+      DATABASE_URL: "{{ mcp_database_url }}"
+    volumes: ["/var/lib/mcp/data:/data"]
+    gateway_admin_url: http://127.0.0.1:8088
+  register: rollout
+"""
+
+RETURN = r"""
+plan:
+  description: Every slot and what it needed (C(todo)), before anything was done.
+  returned: always
+  type: list
+  elements: dict
+replaced:
+  description: Slots brought to the version, with the new container, the old ones retired and the seconds to healthy and routed.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {service: git, replica: 1, new: mcp-1-git-1-v1.1.0, healthy_after: 1.6, routed_after: 2.3,
+       retired: [{name: mcp-1-git-1-v1.0.0, version: 1.0.0, drained: true, seconds: 2.1}]}
+errors:
+  description: "One message per failed gate: C(<host>, service <s> replica <n> at <version>: check '<check>' failed: <reason>)."
+  returned: always
+  type: list
+  elements: str
+failed_checks:
+  description: The names of the failed gates (container start, container health, direct /health, direct MCP initialize, gateway route, ...).
+  returned: always
+  type: list
+  elements: str
+seconds:
+  description: Wall time of the replacement.
+  returned: always
+  type: float
+"""
+
+import math
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.mcp.platform.plugins.module_utils.rollout import DOCKER_API_VERSION, Rollout
+
+try:
+    import docker
+    HAS_DOCKER, DOCKER_ERR = True, None
+except ImportError:
+    HAS_DOCKER, DOCKER_ERR = False, traceback.format_exc()
+
+
+def argument_spec():
+    return dict(
+        docker_host=dict(type="str"),
+        host_label=dict(type="str", required=True),
+        inventory_host=dict(type="str"),
+        version=dict(type="str", required=True),
+        replicas=dict(type="int", required=True),
+        services=dict(type="list", elements="dict", required=True, options=dict(
+            name=dict(type="str", required=True),
+            image=dict(type="str", required=True),
+            labels=dict(type="dict", default={}),
+        )),
+        env=dict(type="dict", default={}, no_log=True),
+        name_template=dict(type="str", default="{host}-{service}-{replica}-v{version}"),
+        bind_address=dict(type="str", default="127.0.0.1"),
+        container_port=dict(type="int", default=8080),
+        volumes=dict(type="list", elements="str", default=[]),
+        restart_policy=dict(type="str", default="unless-stopped", choices=["no", "always", "unless-stopped", "on-failure"]),
+        stop_timeout=dict(type="int", default=30),
+        gateway_admin_url=dict(type="str", required=True),
+        health_timeout=dict(type="float", default=90.0),
+        unhealthy_grace=dict(type="float", default=30.0),
+        route_timeout=dict(type="float", default=30.0),
+        probe_path=dict(type="str", default="/health"),
+        mcp_path=dict(type="str", default="/mcp"),
+        min_tools=dict(type="int", default=1),
+        drain=dict(type="bool", default=True),
+        drain_path=dict(type="str", default="/drain"),
+        drain_grace=dict(type="float", default=1.0),
+        replica_delay=dict(type="float", default=0.0),
+        parallel_services=dict(type="bool", default=True),
+        poll_interval=dict(type="float", default=0.25),
+    )
+
+
+def validate(p):
+    """The first problem with the parameters as ``(option, message)``, or None."""
+    if not p["host_label"].strip():
+        return "host_label", "must not be empty"
+    if not p["version"].strip():
+        return "version", "must not be empty"
+    if p["replicas"] < 1:
+        return "replicas", "must be at least 1, got %d" % p["replicas"]
+    if not p["services"]:
+        return "services", "must name at least one service"
+    names = [s["name"] for s in p["services"]]
+    dup = sorted(set(n for n in names if names.count(n) > 1))
+    if dup:
+        return "services", "names a service twice: %s" % ", ".join(dup)
+    for i, s in enumerate(p["services"]):
+        if not s["name"].strip() or "/" in s["name"]:
+            return "services[%d].name" % i, "must be a plain service name, got %r" % s["name"]
+        if not s["image"].strip():
+            return "services[%d].image" % i, "must not be empty"
+    for key in ("health_timeout", "route_timeout", "poll_interval"):
+        if not p[key] > 0 or math.isinf(p[key]) or math.isnan(p[key]):
+            return key, "must be a positive number of seconds, got %s" % p[key]
+    for key in ("unhealthy_grace", "drain_grace", "stop_timeout", "replica_delay"):
+        if p[key] < 0:
+            return key, "must not be negative, got %s" % p[key]
+    if not 1 <= p["container_port"] <= 65535:
+        return "container_port", "must be a port number (1-65535), got %d" % p["container_port"]
+    if not p["gateway_admin_url"].startswith(("http://", "https://")):
+        return "gateway_admin_url", "must be an http(s):// URL, got %r" % p["gateway_admin_url"]
+    try:
+        p["name_template"].format(host="h", service="s", replica=1, version="v")
+    except (KeyError, IndexError, ValueError) as exc:
+        return "name_template", "only {host}, {service}, {replica} and {version} may be used (%s)" % exc
+    for i, v in enumerate(p["volumes"]):
+        if len(v.split(":")) not in (2, 3):
+            return "volumes[%d]" % i, "must be source:target[:mode], got %r" % v
+    for key in ("probe_path", "mcp_path", "drain_path"):
+        if not p[key].startswith("/"):
+            return key, "must be a path starting with /, got %r" % p[key]
+    return None
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    p = dict(module.params)
+    problem = validate(p)
+    if problem:
+        module.fail_json(msg="%s %s" % problem, option=problem[0])
+    if not HAS_DOCKER:
+        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_ERR)
+    p["inventory_host"] = p["inventory_host"] or p["host_label"]
+    p["version"] = p["version"].strip()
+    p["env"] = dict((k, "" if v is None else str(v)) for k, v in (p["env"] or {}).items())
+    for s in p["services"]:
+        s["labels"] = dict((k, "" if v is None else str(v)) for k, v in (s["labels"] or {}).items())
+
+    kwargs = {"version": DOCKER_API_VERSION, "timeout": max(60, p["stop_timeout"] + 30)}
+    try:
+        api = docker.APIClient(base_url=p["docker_host"], **kwargs) if p["docker_host"] else docker.from_env(**kwargs).api
+    except docker.errors.DockerException as exc:
+        module.fail_json(msg="docker_host %s: cannot reach the engine: %s" % (p["docker_host"] or "(environment)", exc))
+    try:
+        rollout = Rollout(api, p)
+        try:
+            slots = rollout.plan()
+        except Exception as exc:  # pylint: disable=broad-except  # docker.errors.* and requests' connection errors
+            module.fail_json(msg="%s: cannot list containers on %s: %s" % (p["inventory_host"], p["docker_host"] or "the engine",
+                                                                          " ".join(str(exc).split())[:300]))
+        plan = [dict(s) for s in slots]
+        if module.check_mode:
+            module.exit_json(changed=any(s["todo"] for s in slots), plan=plan, replaced=[], errors=[], failed_checks=[], seconds=0.0)
+        out = rollout.run(slots)
+    finally:
+        api.close()
+    if out["errors"]:
+        module.fail_json(msg="; ".join(out["errors"]), plan=plan, **out)
+    module.exit_json(plan=plan, **out)
+
+
+if __name__ == "__main__":
+    main()

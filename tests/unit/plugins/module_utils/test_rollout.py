@@ -1,0 +1,107 @@
+# -*- coding: utf-8 -*-
+"""rollout: what each replica slot needs (pure), and mcp_rollout's refusals through the real `ansible` CLI.
+
+The replacement itself runs against the lab's engine and gateway in tests/integration (test_rollout_module.py,
+test_update_rollback.py).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import json
+import os
+import sys
+
+import pytest
+
+from ansible_collections.mcp.platform.plugins.module_utils import rollout as ro
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_postgres_ha import run_module, VENV_BIN  # noqa: E402
+
+
+def ctr(cid, service, replica, version, state="running", port=None):
+    labels = {ro.SERVICE_LABEL: service, ro.REPLICA_LABEL: str(replica), ro.VERSION_LABEL: version}
+    ports = [{"PrivatePort": 8080, "PublicPort": port, "IP": "127.0.0.11", "Type": "tcp"}] if port else []
+    return {"Id": cid, "Names": ["/h-%s-%s-v%s" % (service, replica, version)], "State": state, "Labels": labels, "Ports": ports}
+
+
+def by_slot(slots):
+    return dict(((s["service"], s["replica"]), s) for s in slots)
+
+
+def test_plan_every_slot_at_the_version_is_done():
+    found = [ctr("a", "fs", 1, "1.1.0"), ctr("b", "fs", 2, "1.1.0"), ctr("c", "git", 1, "1.1.0"), ctr("d", "git", 2, "1.1.0")]
+    slots = ro.plan_slots(found, ["fs", "git"], 2, "1.1.0")
+    assert len(slots) == 4
+    assert not any(s["todo"] for s in slots)
+
+
+def test_plan_old_replicas_are_replaced_and_retired():
+    found = [ctr("a", "fs", 1, "1.0.0", port=40001), ctr("b", "fs", 2, "1.1.0"), ctr("z", "other", 1, "1.0.0")]
+    slots = by_slot(ro.plan_slots(found, ["fs"], 2, "1.1.0"))
+    assert set(slots) == {("fs", 1), ("fs", 2)}                 # services not asked for are not planned
+    one = slots[("fs", 1)]
+    assert one["todo"] and not one["have_new"]
+    assert one["old"] == [{"id": "a", "name": "h-fs-1-v1.0.0", "state": "running", "version": "1.0.0",
+                           "url": "http://127.0.0.11:40001"}]
+    assert not slots[("fs", 2)]["todo"]
+
+
+def test_plan_new_and_old_both_running_retires_the_old_only():
+    # an interrupted earlier run: the new replica is up, the old one still there
+    found = [ctr("a", "fs", 1, "1.0.0"), ctr("b", "fs", 1, "1.1.0")]
+    one = by_slot(ro.plan_slots(found, ["fs"], 1, "1.1.0"))[("fs", 1)]
+    assert one["todo"] and one["have_new"]
+    assert [o["id"] for o in one["old"]] == ["a"] and one["stale"] == []
+
+
+def test_plan_stopped_container_of_the_version_is_started_fresh():
+    found = [ctr("b", "fs", 1, "1.1.0", state="exited")]
+    one = by_slot(ro.plan_slots(found, ["fs"], 1, "1.1.0"))[("fs", 1)]
+    assert one["todo"] and not one["have_new"]
+    assert [s["id"] for s in one["stale"]] == ["b"]
+
+
+def test_plan_missing_slot_is_created():
+    one = by_slot(ro.plan_slots([], ["fs"], 3, "2.0.0"))
+    assert sorted(one) == [("fs", 1), ("fs", 2), ("fs", 3)]
+    assert all(s["todo"] and not s["old"] for s in one.values())
+
+
+def test_urls_from_list_and_inspect_formats():
+    assert ro.published_url([{"PrivatePort": 8080, "PublicPort": 4242, "IP": "0.0.0.0"}]) == "http://127.0.0.1:4242"
+    assert ro.published_url([{"PrivatePort": 9090, "PublicPort": 4242, "IP": "127.0.0.12"}]) == ""
+    info = {"NetworkSettings": {"Ports": {"8080/tcp": [{"HostIp": "127.0.0.12", "HostPort": "4243"}]}}}
+    assert ro.inspect_url(info) == "http://127.0.0.12:4243"
+    assert ro.inspect_url({"NetworkSettings": {"Ports": {"8080/tcp": None}}}) == ""
+
+
+def test_error_message_names_host_service_replica_and_check():
+    err = ro.RolloutError("mcp-1, service git replica 2 at 1.2.0", "container health", "unhealthy")
+    assert str(err) == "mcp-1, service git replica 2 at 1.2.0: check 'container health' failed: unhealthy"
+
+
+GOOD = {"host_label": "mcp-x", "version": "1.1.0", "replicas": 2, "gateway_admin_url": "http://127.0.0.1:1",
+        "docker_host": "unix:///nonexistent/podman.sock", "env": {"DATABASE_URL": "postgresql://u:Hunter2Secret@h/db"},
+        "services": [{"name": "fs", "image": "r/fs:1.1.0"}]}
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(VENV_BIN, "ansible")), reason="no .venv/bin/ansible")
+@pytest.mark.parametrize("change,expect", [
+    ({"replicas": 0}, "replicas must be at least 1, got 0"),
+    ({"services": []}, "services must name at least one service"),
+    ({"services": [{"name": "fs", "image": "a"}, {"name": "fs", "image": "b"}]}, "services names a service twice: fs"),
+    ({"services": [{"name": "a/b", "image": "x"}]}, "services[0].name must be a plain service name"),
+    ({"gateway_admin_url": "127.0.0.1:8088"}, "gateway_admin_url must be an http(s):// URL"),
+    ({"route_timeout": 0}, "route_timeout must be a positive number of seconds"),
+    ({"name_template": "{host}-{nope}"}, "name_template only {host}, {service}, {replica} and {version} may be used"),
+    ({"volumes": ["/data"]}, "volumes[0] must be source:target[:mode]"),
+    ({}, "mcp-x: cannot list containers on unix:///nonexistent/podman.sock"),
+])
+def test_module_refuses_bad_input_naming_the_option_without_the_secret(change, expect):
+    args = dict(GOOD, **change)
+    rc, out = run_module("mcp.platform.mcp_rollout", json.dumps(args))
+    assert rc != 0
+    assert expect in out, out[-2000:]
+    assert "Traceback" not in out
+    assert "Hunter2Secret" not in out
