@@ -61,13 +61,14 @@ options:
     type: path
   part_size_mb:
     description:
-      - Multipart upload part size in MiB (minimum 5). Peak memory per component is about O(part_size_mb) times
-        (O(max_in_flight) + 1).
+      - Multipart upload part size in MiB (minimum 5). Peak upload memory is about O(part_size_mb) times
+        (O(max_in_flight) + 2 per component uploading at once), whatever the size of the data.
     type: int
     default: 16
   max_in_flight:
     description:
-      - Parts of one component uploaded concurrently.
+      - Parts uploaded concurrently, shared by all the components of a backup set (so memory does not grow with
+        the number of components).
     type: int
     default: 4
 requirements:

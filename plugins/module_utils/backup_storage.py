@@ -208,7 +208,11 @@ class LocalTarget:
 
 
 class S3Writer:
-    """Multipart upload with bounded memory: ``max_in_flight`` parts in flight plus one filling."""
+    """Multipart upload with bounded memory: one part filling per writer, ``max_in_flight`` parts in flight per target.
+
+    The in-flight budget is the target's, shared by every component uploading at once, so the module's memory does
+    not grow with the number of components (nor with the dataset): about ``part_size * (max_in_flight + 2 * writers)``.
+    """
 
     def __init__(self, target, key):
         self.target = target
@@ -218,7 +222,7 @@ class S3Writer:
         self._buf = bytearray()
         self._parts = []
         self._futures = []
-        self._sem = threading.Semaphore(target.max_in_flight)
+        self._sem = target.in_flight
         self._pool = ThreadPoolExecutor(max_workers=target.max_in_flight)
         self._error = None
         self.closed = False
@@ -232,7 +236,7 @@ class S3Writer:
     def _upload(self, number, data):
         try:
             resp = self.target.client.upload_part(Bucket=self.target.bucket, Key=self.full_key, UploadId=self.upload_id,
-                                                  PartNumber=number, Body=bytes(data))
+                                                  PartNumber=number, Body=data)
             return {'PartNumber': number, 'ETag': resp['ETag']}
         except (ClientError, BotoCoreError) as exc:
             self._error = _s3_error('UploadPart', self.target.where(self.key), exc)
@@ -250,14 +254,16 @@ class S3Writer:
     def write(self, data):
         self._buf += data
         while len(self._buf) >= self.part_size:
-            part = self._buf[:self.part_size]
+            # one copy per part (bytes, what botocore sends); the view is released before the buffer shrinks
+            with memoryview(self._buf) as view:
+                part = bytes(view[:self.part_size])
             del self._buf[:self.part_size]
             self._flush_part(part)
         return len(data)
 
     def complete(self):
         if self._buf or not self._futures:
-            self._flush_part(self._buf)
+            self._flush_part(bytes(self._buf))
             self._buf = bytearray()
         parts = []
         for fut in self._futures:
@@ -275,7 +281,8 @@ class S3Writer:
             return
         self.closed = True
         for fut in self._futures:
-            fut.cancel()
+            if fut.cancel():
+                self._sem.release()  # the part never ran, so its _upload never gives the shared permit back
         self._pool.shutdown(wait=True)
         try:
             self.target.client.abort_multipart_upload(Bucket=self.target.bucket, Key=self.full_key, UploadId=self.upload_id)
@@ -301,6 +308,7 @@ class S3Target:
         self.sse = server_side_encryption or None
         self.part_size = max(int(part_size), MIN_PART_SIZE)
         self.max_in_flight = max(int(max_in_flight), 1)
+        self.in_flight = threading.Semaphore(self.max_in_flight)
         # Checksums: every stored byte is SHA-256 hashed here and re-read by verify, so botocore's own CRC32 of each
         # part (and its check of each download) only doubles the CPU spent per byte on the hot path.
         config = BotoConfig(retries={'max_attempts': retries, 'mode': 'standard'}, connect_timeout=connect_timeout,

@@ -608,3 +608,23 @@ def test_kubernetes_export(tmp_path):
     manifest = eng.create(['kubernetes'])
     assert 'Secret' not in manifest['components']['kubernetes']['object_counts']
     assert eng.verify()['ok']
+
+
+def test_s3_writers_share_the_in_flight_budget(moto):
+    """Two components uploading at once hold at most max_in_flight parts between them; an aborted upload gives back
+    the permits of the parts it never sent, so the other one still completes (no deadlock)."""
+    params = new_bucket(moto, max_in_flight=1)
+    target = make_target(params)
+    part = 5 * 1024 * 1024
+    first = target.open_writer('set/a.zst')
+    second = target.open_writer('set/b.zst')
+    first.write(os.urandom(part) * 3)        # three parts: one in flight, the rest wait for the shared permit
+    first.abort()
+    second.write(b'x' * (part + 10))
+    second.complete()
+    got = s3_client(params).get_object(Bucket=params['s3_bucket'], Key='lab/backups/set/b.zst')['Body'].read()
+    assert got == b'x' * (part + 10)
+    assert target.in_flight.acquire(timeout=5)  # the permit is back
+    target.in_flight.release()
+    uploads = s3_client(params).list_multipart_uploads(Bucket=params['s3_bucket']).get('Uploads', [])
+    assert [u['Key'] for u in uploads] == []     # the aborted one is gone too
