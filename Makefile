@@ -17,7 +17,7 @@ PLAYBOOK := $(BIN)/ansible-playbook -i inventories/lab
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
 .PHONY: help venv farm lab-up lab-down lab-status lab-clean demo test test-fast lint sanity units integration \
-        pytest molecule changelog-lint ee-check stage bench clean
+        pytest molecule changelog-lint ee-check stage bench bench-backup bench-update clean
 
 help:
 	@echo "make demo       bring the lab up and run the daily check on it"
@@ -25,6 +25,7 @@ help:
 	@echo "make test-fast  unit tests and a quick lint: the edit-test loop"
 	@echo "make lab-up | lab-down | lab-status | lab-clean"
 	@echo "make bench      benchmarks against the manual's own scripts (prints ratios)"
+	@echo "make bench-backup | bench-update   one of them"
 
 # ---- toolchain ---------------------------------------------------------------------------------
 $(VENV)/.stamp: requirements.txt requirements-test.txt
@@ -118,6 +119,14 @@ bench: venv farm lab-up
 	$(BIN)/python bench/health.py
 	$(BIN)/python bench/backup_restore.py
 	$(BIN)/python bench/failover.py
+	$(BIN)/python bench/update.py
+
+# One benchmark each: backup/restore on >= 800 MB + 800 MB (its own PostgreSQL, so the lab's replica is not flooded),
+# and the rolling update under load.
+bench-backup: venv farm lab-up
+	$(BIN)/python bench/backup_restore.py --private-pg --pg-port 25499
+
+bench-update: venv farm lab-up
 	$(BIN)/python bench/update.py
 
 clean:

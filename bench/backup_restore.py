@@ -418,7 +418,7 @@ def main():
                     help="run a throwaway PostgreSQL 15 on --pg-port for the bench (e.g. --pg-port 25499) instead of the lab primary")
     ap.add_argument("--reuse", action="store_true", help="use the existing mcp_bench and files")
     ap.add_argument("--keep-dataset", action="store_true", help="do not drop mcp_bench and the files at the end")
-    ap.add_argument("--level", type=int, default=3, help="mcp_backup compression_level")
+    ap.add_argument("--level", type=int, default=1, help="mcp_backup compression_level")
     ap.add_argument("--threads", type=int, default=0, help="mcp_backup compression_threads")
     ap.add_argument("--part-size-mb", type=int, default=16)
     ap.add_argument("--max-in-flight", type=int, default=4)

@@ -78,7 +78,7 @@ class Engine:
     def __init__(self, target, options=None, log=None):
         self.target = target
         self.options = options or {}
-        self.level = int(self.options.get('compression_level') or 3)
+        self.level = int(self.options.get('compression_level') or 1)
         self.threads = int(self.options.get('compression_threads') or 0)
         self.log = log or (lambda msg: None)
 

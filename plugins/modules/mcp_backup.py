@@ -168,9 +168,12 @@ options:
     description: When set, O(state=present) writes C(last_backup.json) (success or failure) there, for example V(/var/lib/mcp).
     type: path
   compression_level:
-    description: zstd level (1-19).
+    description:
+      - zstd level (1-19). The default 1 keeps a backup about a quarter faster than level 3 on a 2-core host,
+        for about 13% more stored bytes (839 MB of PostgreSQL plus 817 MB of files, S3 upload-bound); raise it when
+        storage or bandwidth costs more than the backup window.
     type: int
-    default: 3
+    default: 1
   compression_threads:
     description: zstd worker threads per component (0 compresses in the calling thread).
     type: int
@@ -310,7 +313,7 @@ def main():
         include_secrets=dict(type='bool', default=False),
         platform_env=dict(type='path', default='/etc/mcp/platform.env'),
         state_dir=dict(type='path'),
-        compression_level=dict(type='int', default=3),
+        compression_level=dict(type='int', default=1),
         compression_threads=dict(type='int', default=0),
         work_dir=dict(type='path'),
     )
