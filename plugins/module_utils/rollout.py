@@ -24,7 +24,8 @@ import json
 import threading
 import time
 from urllib.error import HTTPError, URLError
-from urllib.request import Request, urlopen
+
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.mcp.platform.plugins.module_utils.health_probes import probe_http, probe_mcp, validate_check
 
@@ -109,7 +110,7 @@ def gateway_servers(admin_url, service, timeout=5.0):
     """``serverStatus`` of the gateway's ``<service>@docker`` (URL -> UP/DOWN); {} when it has none."""
     url = "%s/api/http/services/%s@docker" % (admin_url.rstrip("/"), service)
     try:
-        with urlopen(Request(url, headers={"Accept": "application/json"}), timeout=timeout) as resp:
+        with open_url(url, headers={"Accept": "application/json"}, timeout=timeout) as resp:
             return json.loads(resp.read().decode("utf-8") or "{}").get("serverStatus") or {}
     except HTTPError as exc:
         if exc.code == 404:
@@ -120,7 +121,7 @@ def gateway_servers(admin_url, service, timeout=5.0):
 def post(url, timeout=5.0):
     """POST ``url`` with an empty body; the status code, or None when nothing answered."""
     try:
-        with urlopen(Request(url, data=b"", method="POST"), timeout=timeout) as resp:
+        with open_url(url, data=b"", method="POST", timeout=timeout) as resp:
             return resp.getcode()
     except HTTPError as exc:
         return exc.code
@@ -140,8 +141,8 @@ class Rollout(object):
 
     # ---- engine -------------------------------------------------------------------------------
     def containers(self):
-        return self.api.containers(all=True, filters={"label": ["%s=true" % MANAGED_LABEL,
-                                                               "%s=%s" % (HOST_LABEL, self.p["host_label"])]})
+        selector = ["%s=true" % MANAGED_LABEL, "%s=%s" % (HOST_LABEL, self.p["host_label"])]
+        return self.api.containers(all=True, filters={"label": selector})
 
     def plan(self):
         services = [s["name"] for s in self.p["services"]]

@@ -337,8 +337,8 @@ def main():
         try:
             slots = rollout.plan()
         except Exception as exc:  # pylint: disable=broad-except  # docker.errors.* and requests' connection errors
-            module.fail_json(msg="%s: cannot list containers on %s: %s" % (p["inventory_host"], p["docker_host"] or "the engine",
-                                                                          " ".join(str(exc).split())[:300]))
+            where = p["docker_host"] or "the engine"
+            module.fail_json(msg="%s: cannot list containers on %s: %s" % (p["inventory_host"], where, " ".join(str(exc).split())[:300]))
         plan = [dict(s) for s in slots]
         if module.check_mode:
             module.exit_json(changed=any(s["todo"] for s in slots), plan=plan, replaced=[], errors=[], failed_checks=[], seconds=0.0)
