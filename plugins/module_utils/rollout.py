@@ -136,7 +136,7 @@ class Rollout(object):
         self.api, self.p, self.clock, self.sleep = api, p, clock, sleep
         self.cancel = threading.Event()
         self.lock = threading.Lock()
-        self.replaced, self.errors, self.retirements = [], [], []
+        self.replaced, self.errors, self.retirements, self.cancelled = [], [], [], []
         self.changed = False
 
     # ---- engine -------------------------------------------------------------------------------
@@ -323,6 +323,7 @@ class Rollout(object):
     def _service(self, svc, slots):
         p = self.p
         pending = None
+        step = None
         try:
             for slot in slots:
                 if self.cancel.is_set():
@@ -352,6 +353,9 @@ class Rollout(object):
                     pending.join()
                 pending = self._retire_async(svc["name"], report, slot["old"]) if slot["old"] else None
         except Cancelled:
+            # stopped at a gate because another service failed: named in the result, its old replica still serving
+            with self.lock:
+                self.cancelled.append(step)
             return
         except RolloutError as exc:
             with self.lock:
@@ -384,17 +388,20 @@ class Rollout(object):
         for t in list(self.retirements):
             t.join()
         order = [s["name"] for s in self.p["services"]]
-        self.errors.sort(key=lambda e: (order.index(_service_of(e, order)) if _service_of(e, order) in order else len(order), str(e)))
+        self.errors.sort(key=lambda e: (_rank(e.step, order), str(e)))
         self.replaced.sort(key=lambda r: (order.index(r["service"]), r["replica"]))
+        cancelled = sorted((s for s in self.cancelled if s), key=lambda step: _rank(step, order))
         return {"changed": self.changed, "replaced": self.replaced, "errors": [str(e) for e in self.errors],
+                "cancelled": cancelled,
                 "failed_checks": [e.check for e in self.errors], "seconds": round(self.clock() - t0, 2)}
 
 
-def _service_of(err, order):
-    for name in order:
-        if (", service %s " % name) in err.step:
-            return name
-    return None
+def _rank(step, order):
+    """Position of the service a step names in the services' order (messages follow it)."""
+    for i, name in enumerate(order):
+        if (", service %s " % name) in step:
+            return i
+    return len(order)
 
 
 def _one_line(exc):

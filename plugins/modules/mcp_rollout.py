@@ -211,6 +211,13 @@ errors:
   returned: always
   type: list
   elements: str
+cancelled:
+  description:
+    - Slots stopped at a gate because another service failed first (their old replicas still serve; the new container is
+      left for the rollback).
+  returned: always
+  type: list
+  elements: str
 failed_checks:
   description: The names of the failed gates (container start, container health, direct /health, direct MCP initialize, gateway route, ...).
   returned: always
@@ -341,12 +348,16 @@ def main():
             module.fail_json(msg="%s: cannot list containers on %s: %s" % (p["inventory_host"], where, " ".join(str(exc).split())[:300]))
         plan = [dict(s) for s in slots]
         if module.check_mode:
-            module.exit_json(changed=any(s["todo"] for s in slots), plan=plan, replaced=[], errors=[], failed_checks=[], seconds=0.0)
+            module.exit_json(changed=any(s["todo"] for s in slots), plan=plan, replaced=[], errors=[], cancelled=[],
+                             failed_checks=[], seconds=0.0)
         out = rollout.run(slots)
     finally:
         api.close()
     if out["errors"]:
-        module.fail_json(msg="; ".join(out["errors"]), plan=plan, **out)
+        msg = "; ".join(out["errors"])
+        if out["cancelled"]:
+            msg += " (stopped before its gates passed, old replica still serving: %s)" % "; ".join(out["cancelled"])
+        module.fail_json(msg=msg, plan=plan, **out)
     module.exit_json(plan=plan, **out)
 
 
