@@ -25,6 +25,7 @@ import ssl
 import tempfile
 import threading
 import time
+from http.client import HTTPException
 from urllib.error import HTTPError, URLError
 from urllib.parse import unquote, urlsplit
 from urllib.request import HTTPSHandler, Request, build_opener
@@ -409,7 +410,8 @@ def probe_http(check):
             code = resp.getcode()
             body = resp.read(limit) or b""
             ctype = resp.headers.get("Content-Type") if resp.headers else None
-    except (URLError, socket.timeout, OSError, ValueError) as exc:
+    except (URLError, socket.timeout, OSError, ValueError, HTTPException) as exc:
+        # HTTPException: a body cut off mid-way (IncompleteRead) or a garbled status line
         return result("crit", "GET %s: %s" % (url, _net_reason(exc, check["timeout"])), url=url)
     details = {"url": url, "status_code": code, "content_type": ctype, "bytes": len(body)}
     if code not in check["status_code"]:

@@ -32,6 +32,7 @@ import socket
 import ssl
 import time
 
+from http.client import HTTPException
 from urllib.error import HTTPError, URLError
 from urllib.request import HTTPSHandler, HTTPRedirectHandler, Request, build_opener
 
@@ -166,7 +167,7 @@ class StreamableHTTPClient:
             raise MCPError(step, "HTTP %s %s%s" % (exc.code, exc.reason, (": " + detail) if detail else ""), status=exc.code)
         except URLError as exc:
             raise MCPError(step, "cannot connect: %s" % (exc.reason,))
-        except (socket.timeout, ssl.SSLError, OSError) as exc:
+        except (socket.timeout, ssl.SSLError, OSError, HTTPException) as exc:
             raise MCPError(step, "cannot connect: %s" % (exc,))
 
     def request(self, method, params=None):
@@ -195,8 +196,10 @@ class StreamableHTTPClient:
             else:
                 raise MCPError(method, "unexpected Content-Type %r (HTTP %s)" % (ctype or None, status), status=status)
             headers = resp.headers
-        except (socket.timeout, OSError) as exc:
-            raise MCPError(method, "reading response: %s" % (exc,))
+        except (socket.timeout, OSError, HTTPException) as exc:
+            # HTTPException: IncompleteRead when a proxy sends the headers of a chunked answer and
+            # then loses its upstream (seen through Traefik with SSE answers) - a failed step, not a crash
+            raise MCPError(method, "reading response: %s" % (exc.__class__.__name__ if not str(exc) else exc,))
         finally:
             resp.close()
         if "error" in msg:

@@ -27,12 +27,10 @@ from urllib.error import HTTPError, URLError
 
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.mcp.platform.plugins.module_utils.health_probes import probe_http, probe_mcp, validate_check
+from ansible_collections.mcp.platform.plugins.module_utils.health_probes import (
+    HOST_LABEL, SERVICE_LABEL, probe_http, probe_mcp, validate_check)
 
-DOCKER_API_VERSION = "1.41"
 MANAGED_LABEL = "io.mcp-platform.managed"
-HOST_LABEL = "io.mcp-platform.host"
-SERVICE_LABEL = "io.mcp-platform.service"
 REPLICA_LABEL = "io.mcp-platform.replica"
 VERSION_LABEL = "io.mcp-platform.version"
 

@@ -234,7 +234,8 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.mcp.platform.plugins.module_utils.rollout import DOCKER_API_VERSION, Rollout
+from ansible_collections.mcp.platform.plugins.module_utils.health_probes import DOCKER_API_VERSION
+from ansible_collections.mcp.platform.plugins.module_utils.rollout import Rollout
 
 try:
     import docker

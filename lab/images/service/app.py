@@ -19,6 +19,11 @@ Environment:
 * ``MCP_SEED_DATA`` 1 (default): put a few sample files / a small demo git repo into an empty data dir
 * ``MCP_STATELESS`` 1 (default): stateless Streamable HTTP, so any replica behind the gateway can
   answer any request (no sticky sessions needed); 0 keeps SDK sessions (``mcp-session-id``)
+* ``MCP_JSON_RESPONSE`` 1 (default): answer each POST with one ``application/json`` body; 0 answers
+  with a Server-Sent Events stream. Measured on this lab: through the Traefik gateway about 3 in
+  1000 SSE answers from a stateless SDK server reached the client as headers with the body cut off
+  (curl: "transfer closed with outstanding read data remaining"; SDK client: "SSE stream ended
+  without a response"), 0 in 2700 as JSON; straight to the replica both were clean.
 * ``MCP_ALLOWED_HOSTS`` comma list (e.g. ``127.0.0.11:*,localhost:*``): turns the SDK's DNS-rebinding
   Host/Origin check on with that list. Unset (default): the check is off, since requests arrive
   through the Traefik gateway with the gateway's Host header.
@@ -74,6 +79,7 @@ class Config:
         self.git_repo = Path(env.get("MCP_GIT_REPO", "").strip() or self.data_dir / "repo")
         self.seed = env.get("MCP_SEED_DATA", "1").strip().lower() not in ("0", "false", "no", "")
         self.stateless = env.get("MCP_STATELESS", "1").strip().lower() not in ("0", "false", "no", "")
+        self.json_response = env.get("MCP_JSON_RESPONSE", "1").strip().lower() not in ("0", "false", "no", "")
         self.allowed_hosts = [h.strip() for h in env.get("MCP_ALLOWED_HOSTS", "").split(",") if h.strip()]
         self.host = env.get("MCP_HOST", "").strip() or "0.0.0.0"
         self.port = int(env.get("MCP_PORT", "").strip() or "8080")
@@ -493,6 +499,7 @@ def build_app(cfg: Config) -> Any:
     else:
         security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
     starlette_app = server.streamable_http_app(streamable_http_path="/mcp", stateless_http=cfg.stateless,
+                                               json_response=cfg.json_response,
                                                transport_security=security, host=cfg.host)
     return LabMiddleware(starlette_app, cfg)
 
@@ -531,9 +538,9 @@ def main() -> int:
         log.error("bad configuration: %s", exc)
         return 2
     prepare_data(cfg)
-    log.info("starting %s version %s behaviour %s on %s:%s/mcp (stateless=%s)", cfg.name, cfg.version,
+    log.info("starting %s version %s behaviour %s on %s:%s/mcp (stateless=%s, json=%s)", cfg.name, cfg.version,
              cfg.behaviour + (f":{cfg.degrade_after:g}" if cfg.degrade_after is not None else ""),
-             cfg.host, cfg.port, cfg.stateless)
+             cfg.host, cfg.port, cfg.stateless, cfg.json_response)
     # uvicorn catches SIGTERM/SIGINT, shuts down, then re-raises the signal with the handler found
     # here: a no-op handler makes that re-raise harmless so the process exits 0 (also as PID 1).
     for sig in (signal.SIGTERM, signal.SIGINT):

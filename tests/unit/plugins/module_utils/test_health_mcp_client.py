@@ -238,6 +238,15 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, "application/json", json.dumps(error))
         if path == "/sse-empty":
             return self._send(200, "text/event-stream", ": nothing\n\n")
+        if path == "/cut":  # headers of a chunked stream, then the connection drops (a proxy losing its upstream)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"20\r\nevent: message\r\n")
+            self.wfile.flush()
+            self.close_connection = True
+            return None
         if path == "/hang":
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -283,6 +292,7 @@ def test_tricky_sse_session_and_pagination(fake_mcp):
     ("/500", "initialize: HTTP 500"),
     ("/rpcerror", "initialize: JSON-RPC error -32600: bad"),
     ("/sse-empty", "initialize: event stream ended without a response"),
+    ("/cut", "initialize: reading response: "),
 ])
 def test_broken_endpoints_are_crit(fake_mcp, path, expect):
     res = hp.probe_mcp(mcp_check(fake_mcp + path))

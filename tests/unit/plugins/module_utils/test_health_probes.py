@@ -186,6 +186,14 @@ class Handler(BaseHTTPRequestHandler):
             code, body = 503, b"maintenance"
         elif self.path == "/headers":
             body = ("token=%s" % self.headers.get("X-Token")).encode()
+        elif self.path == "/cut":  # a chunk of 32 bytes promised, 10 sent, hang up (a proxy losing its upstream)
+            self.protocol_version = "HTTP/1.1"
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b'20\r\n{"status":')
+            self.close_connection = True
+            return
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -263,6 +271,11 @@ def test_http_status_codes(http_url):
     assert res["status"] == "crit" and res["reason"] == "HTTP 503 (expected 200)"
     res = run({"name": "h", "type": "http", "url": http_url + "/down", "status_code": [200, 503], "body_regex": "maint"})
     assert res["status"] == "ok"
+
+
+def test_http_body_cut_off_is_crit_not_a_crash(http_url):
+    res = run({"name": "h", "type": "http", "url": http_url + "/cut", "body_regex": "ok"})
+    assert res["status"] == "crit" and "IncompleteRead" in res["reason"], res
 
 
 def test_http_timeout_and_refused(http_url):
