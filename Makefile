@@ -88,7 +88,9 @@ changelog-lint: venv
 
 ee-check: venv farm
 	rm -rf .build/ee && $(BIN)/ansible-builder create -f hack/ee/execution-environment.yml -c .build/ee >/dev/null
-	$(BIN)/ansible-builder introspect --sanitize $(FARM) | grep -q "from collection mcp.platform"
+	@# the whole output first: grep -q would stop reading early and, under pipefail, fail the writer (BrokenPipeError)
+	$(BIN)/ansible-builder introspect --sanitize $(FARM) > .build/ee/introspect.txt
+	grep -q "from collection mcp.platform" .build/ee/introspect.txt
 	@echo "ansible-builder accepted the execution-environment definition and reads meta/execution-environment.yml"
 
 # ansible-test only runs where the real path ends in ansible_collections/mcp/platform: a staged copy,
