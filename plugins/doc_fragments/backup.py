@@ -107,6 +107,7 @@ options:
   pg_bin_dir:
     description:
       - Directory holding C(pg_dump) and C(pg_restore) (for example V(/usr/lib/postgresql/15/bin)); default is the C(PATH).
+      - When set, the tools must be in it; the C(PATH) is not searched (another major version could be found there).
       - C(pg_dump) must not be older than the server.
     type: path
 '''

@@ -66,14 +66,16 @@ class ComponentError(Exception):
     pass
 
 
-def find_binary(name, bin_dir=None):
+def find_binary(name, bin_dir=None, option=None):
+    """The tool from ``bin_dir`` when one is given (never another version from PATH), else from PATH."""
     if bin_dir:
         candidate = os.path.join(bin_dir, name)
-        if os.access(candidate, os.X_OK):
+        if os.access(candidate, os.X_OK) and os.path.isfile(candidate):
             return candidate
+        raise ComponentError('%s not found in %s (%s)' % (name, bin_dir, option or 'bin_dir'))
     found = shutil.which(name)
     if not found:
-        raise ComponentError('%s not found%s' % (name, ' in %s or PATH' % bin_dir if bin_dir else ' in PATH'))
+        raise ComponentError('%s not found in PATH%s' % (name, (' (set %s)' % option) if option else ''))
     return found
 
 
@@ -140,7 +142,7 @@ class PostgresProducer:
 
     def __init__(self, options):
         self.params = pg_params(options)
-        self.pg_dump = find_binary('pg_dump', options.get('pg_bin_dir'))
+        self.pg_dump = find_binary('pg_dump', options.get('pg_bin_dir'), 'pg_bin_dir')
         self.conn = None
         self.source = None
         self.meta = {}
@@ -199,7 +201,7 @@ class PostgresProducer:
 
 
 def pg_restore_argv(options, params, dbname, jobs=1, clean=True, create=False, no_owner=False, path=None):
-    pg_restore = find_binary('pg_restore', options.get('pg_bin_dir'))
+    pg_restore = find_binary('pg_restore', options.get('pg_bin_dir'), 'pg_bin_dir')
     conninfo, env = pg_command_env(params, dbname=dbname)
     # a restore is what one does in a database maintenance window: do not inherit its read-only default
     env['PGOPTIONS'] = ('%s -c default_transaction_read_only=off' % env.get('PGOPTIONS', '')).strip()
@@ -223,7 +225,7 @@ _RELKINDS = {'r': 'TABLE', 'p': 'TABLE', 'v': 'VIEW', 'm': 'MATERIALIZED VIEW', 
 
 def dump_relations(options, path):
     """(schema, name) of every table, view and sequence an archive holds, from ``pg_restore --list``."""
-    res = subprocess.run([find_binary('pg_restore', options.get('pg_bin_dir')), '--list', path],
+    res = subprocess.run([find_binary('pg_restore', options.get('pg_bin_dir'), 'pg_bin_dir'), '--list', path],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
     if res.returncode != 0:
         raise ComponentError('pg_restore --list failed: %s' % res.stderr.decode('utf-8', 'replace').strip()[-500:])
@@ -274,7 +276,7 @@ class MongoProducer:
     def __init__(self, options):
         if not options.get('mongodb_uri'):
             raise ComponentError('mongodb_uri is required for the mongodb component')
-        self.mongodump = find_binary('mongodump', options.get('mongodb_bin_dir'))
+        self.mongodump = find_binary('mongodump', options.get('mongodb_bin_dir'), 'mongodb_bin_dir')
         self.uri = options['mongodb_uri']
         self.tmpdir = None
         self.source = None

@@ -461,7 +461,7 @@ class Engine:
             fd = os.open(cfg, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, 'w') as fh:
                 fh.write('uri: %s\n' % json.dumps(uri))
-            argv = [find_binary('mongorestore', self.options.get('mongodb_bin_dir')), '--config=%s' % cfg, '--archive', '--drop']
+            argv = [find_binary('mongorestore', self.options.get('mongodb_bin_dir'), 'mongodb_bin_dir'), '--config=%s' % cfg, '--archive', '--drop']
             self._pipe_object(comp, ProcessSink(argv, label='mongorestore'))
         finally:
             os.unlink(cfg)

@@ -412,7 +412,7 @@ def test_failed_platform_backup_fails_and_records_on_every_host(lab, prefix, pla
             assert last["status"] == "failed", (host, last)
         # no host set of this failed run was written (the other host stopped before its own backup)
         s3 = _s3(lab)
-        assert not [k for k in _keys(s3, lab["lab_s3_bucket"], "%s/hosts/%s" % (prefix, other))]
+        assert not _keys(s3, lab["lab_s3_bucket"], "%s/hosts/%s" % (prefix, other))
 
 
 def test_failed_platform_restore_leaves_every_host_stopped_under_maintenance(lab, prefix, playbook, docker_client, backed_up):

@@ -52,6 +52,9 @@ def run_module(module, args, check=False, verbosity=0):
     ({'components': ['config'], 'target': 'local', 'local_path': '/tmp/x', 'part_size_mb': 1}, ['part_size_mb']),
     ({'components': ['postgres'], 'target': 'local', 'local_path': '/tmp/x'}, ['postgres_dsn']),
     ({'state': 'verified', 'backup_id': 'latest', 'target': 'local', 'local_path': '/tmp/x'}, ['backup_id']),
+    # a wrong pg_bin_dir is an error, not a silent fall back to whichever pg_dump the PATH has
+    ({'components': ['postgres'], 'target': 'local', 'local_path': '/tmp/mcp-bad-bin', 'postgres_dsn': 'host=127.0.0.1 port=1',
+      'pg_bin_dir': '/nonexistent/pg/bin'}, ['pg_dump not found in /nonexistent/pg/bin (pg_bin_dir)']),
 ])
 def test_bad_input_named(args, words):
     rc, out, result = run_module('mcp_backup', args)
