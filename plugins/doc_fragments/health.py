@@ -82,8 +82,9 @@ options:
         type: str
       headers:
         description:
-          - V(http), V(mcp) - extra request headers. Values of headers whose names look secret
-            (C(Authorization), C(Cookie), C(*token*), C(*api-key*), ...) are masked in the output.
+          - V(http), V(mcp) - extra request headers. No header value reaches the module's invocation log
+            (syslog or the journal on the managed node). Values of headers whose names look secret
+            (C(Authorization), C(Cookie), C(*token*), C(*api-key*), ...) are also masked in the output.
         type: dict
       validate_certs:
         description:

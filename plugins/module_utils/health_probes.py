@@ -179,7 +179,16 @@ def check_suboptions():
     spec["expect_role"]["choices"] = list(ROLES)
     for key in SECRET_FIELDS:
         spec[key]["no_log"] = True
+    # every header value stays out of the module's invocation log (syslog/journal), which is written
+    # before the module runs; the module then un-hides the values of headers whose names are not secret
+    spec["headers"]["no_log"] = True
     return spec
+
+
+def public_header_values(check):
+    """Values of a check's headers whose names do not look secret (safe to show in reports)."""
+    return set(str(v) for k, v in (check.get("headers") or {}).items()
+               if v is not None and str(v) and not _SENSITIVE_HEADER.search(str(k)))
 
 
 def _coerce(path, kind, value):

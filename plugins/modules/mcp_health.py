@@ -218,6 +218,7 @@ from ansible_collections.mcp.platform.plugins.module_utils.health_probes import 
     check_secrets,
     check_suboptions,
     dsn_secrets,
+    public_header_values,
     validate_checks,
 )
 from ansible_collections.mcp.platform.plugins.module_utils.health_runner import FAIL_ON, run_health
@@ -226,12 +227,18 @@ from ansible_collections.mcp.platform.plugins.module_utils.health_runner import 
 def protect_secrets(module):
     """Mask every embedded password in the output; show password-free DSNs/URIs in clear.
 
-    ``dsn`` and ``uri`` are ``no_log`` (so syslog never sees them); when one carries no
-    password its value is un-hidden so reports can name the database.
+    ``dsn``, ``uri`` and ``headers`` are ``no_log`` (so syslog never sees them); a DSN without a
+    password, and the value of a header whose name does not look secret, is un-hidden so reports
+    can name the database and show the request.
     """
-    for check in module.params["checks"] or []:
-        if not isinstance(check, dict):
-            continue
+    checks = [c for c in module.params["checks"] or [] if isinstance(c, dict)]
+    secrets = set()
+    for check in checks:
+        secrets |= check_secrets(check)
+    for check in checks:
+        for value in public_header_values(check) - secrets:
+            module.no_log_values.discard(value)
+    for check in checks:
         for secret in check_secrets(check):
             module.no_log_values.add(secret)
         for key in ("dsn", "uri"):
