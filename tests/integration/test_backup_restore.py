@@ -120,6 +120,26 @@ def set_ids(output, what):
     return re.findall(r"%s set (\d{8}T\d{6}Z-[0-9a-f]{6})" % what, output)
 
 
+@contextlib.contextmanager
+def _state_files_kept(host):
+    """Put the host's last_backup.json / last_restore.json back afterwards."""
+    state = _host_dirs(host)["state"]
+    saved = {}
+    for fname in STATE_FILES:
+        path = os.path.join(state, fname)
+        saved[path] = open(path, "rb").read() if os.path.exists(path) else None
+    try:
+        yield
+    finally:
+        for path, body in saved.items():
+            if body is None:
+                if os.path.exists(path):
+                    os.unlink(path)
+            else:
+                with open(path, "wb") as fh:
+                    fh.write(body)
+
+
 def wait_platform_ready(lab, timeout=600):
     """Wait until the fleet lock is free and the primary takes writes (other suites may hold the lab for a while)."""
     deadline = time.time() + timeout
@@ -156,25 +176,14 @@ def prefix(lab):
     """A private S3 prefix; removes its objects and puts the hosts' state files back afterwards."""
     wait_platform_ready(lab)
     name = "itest-%s" % secrets.token_hex(4)
-    dirs = _host_dirs(ITEST_HOST)
-    saved = {}
-    for fname in STATE_FILES:
-        path = os.path.join(dirs["state"], fname)
-        saved[path] = open(path, "rb").read() if os.path.exists(path) else None
-    yield name
+    with _state_files_kept(ITEST_HOST):
+        yield name
     s3 = _s3(lab)
     keys = _keys(s3, lab["lab_s3_bucket"], name)
     for start in range(0, len(keys), 1000):
         s3.delete_objects(Bucket=lab["lab_s3_bucket"], Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]]})
     for up in s3.list_multipart_uploads(Bucket=lab["lab_s3_bucket"], Prefix=name + "/").get("Uploads", []) or []:
         s3.abort_multipart_upload(Bucket=lab["lab_s3_bucket"], Key=up["Key"], UploadId=up["UploadId"])
-    for path, body in saved.items():
-        if body is None:
-            if os.path.exists(path):
-                os.unlink(path)
-        else:
-            with open(path, "wb") as fh:
-                fh.write(body)
 
 
 @pytest.fixture(scope="module")
@@ -363,26 +372,6 @@ def test_label_lookup_and_prune_dry_run(lab, prefix, playbook, backed_up):
 
 def _other_host():
     return "mcp-3" if ITEST_HOST != "mcp-3" else "mcp-1"
-
-
-@contextlib.contextmanager
-def _state_files_kept(host):
-    """Put the host's last_backup.json / last_restore.json back afterwards (the prefix fixture does ITEST_HOST's)."""
-    state = _host_dirs(host)["state"]
-    saved = {}
-    for fname in STATE_FILES:
-        path = os.path.join(state, fname)
-        saved[path] = open(path, "rb").read() if os.path.exists(path) else None
-    try:
-        yield
-    finally:
-        for path, body in saved.items():
-            if body is None:
-                if os.path.exists(path):
-                    os.unlink(path)
-            else:
-                with open(path, "wb") as fh:
-                    fh.write(body)
 
 
 def _gateway_body(lab, host, service):
