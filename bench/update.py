@@ -16,6 +16,8 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 import yaml
 
@@ -70,12 +72,35 @@ def start_to_healthy(cfg, version, samples=2):
     return sum(out) / len(out) if out else None
 
 
+def settle(urls, clean_for=3.0, limit=60.0):
+    """Seconds until every URL has answered 200 for `clean_for` seconds in a row (at most `limit`)."""
+    t0 = time.monotonic()
+    clean_since = None
+    while time.monotonic() - t0 < limit:
+        ok = True
+        for url in urls:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:
+                    ok = ok and resp.status == 200
+            except (urllib.error.URLError, OSError):
+                ok = False
+        now = time.monotonic()
+        clean_since = (clean_since or now) if ok else None
+        if clean_since is not None and now - clean_since >= clean_for:
+            break
+        time.sleep(0.1)
+    return time.monotonic() - t0
+
+
 def run_loaded(cfg, argv, rate):
+    """Run one method under load; the load goes on until the gateways are clean again, so requests a method
+    breaks right at its end (the manual's last scale-down) count against it, not against the next one."""
     urls = gateway_urls(cfg["lab_hosts"].values(), cfg["lab_services"], cfg["lab_gateway_http_port"])
     gen = LoadGen(urls, rate=rate, max_duration=900, workers_per_url=3).start()
     t0 = time.monotonic()
     res = subprocess.run(argv, cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wall = time.monotonic() - t0
+    settle(urls)
     stats = gen.stop()
     return res, wall, stats
 
