@@ -443,7 +443,11 @@ def test_backup_killed_halfway(moto, trees, tmp_path):
                 parts += client.list_parts(Bucket=params['s3_bucket'], Key=upload['Key'], UploadId=upload['UploadId']).get('Parts', [])
             except client.exceptions.NoSuchUpload:
                 pass  # the small config component completed in between
-        if parts:
+        # halfway: the small config object of the new set is stored and the big volumes upload has parts
+        # (killed earlier, the set would have no stored object at all and nothing to call incomplete)
+        stored = [o['Key'] for o in client.list_objects_v2(Bucket=params['s3_bucket']).get('Contents', [])
+                  if good['set_id'] not in o['Key']]
+        if parts and stored:
             os.kill(proc.pid, signal.SIGKILL)
             killed = True
             break
