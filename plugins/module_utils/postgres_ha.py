@@ -157,27 +157,187 @@ def probe(dsn, timeout=5):
     return dict(reachable=True, answered=True, in_recovery=in_rec, detail="accepting connections")
 
 
-def interpret_confirmation(item):
-    """A vantage-point result: bool, 'true'/'false', or a dict from a registered probe.
+CONTROLLER = "controller"
+_YES = ("true", "yes", "on", "1")
+_NO = ("false", "no", "off", "0")
+# Keys of a dict entry that carry a verdict: (key, True when the key's value means "down" when true).
+_VERDICT_KEYS = (("down", True), ("reachable", False), ("is_available", False), ("failed", True))
 
-    Dicts: ``down`` (bool), ``reachable`` / ``is_available`` (negated), or ``failed`` (a probe
-    that fails when the primary cannot be reached, e.g. ``wait_for`` with ``state: started``).
-    Returns True (down), False (up) or raises HAError.
+
+def _flag(value):
+    """A bool from a bool, 0/1 or a yes/no/true/false/on/off string; None for anything else."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in _YES:
+            return True
+        if low in _NO:
+            return False
+    return None
+
+
+def _verdict(item):
+    """(verdict, detail) of one confirmation: True = down, False = still sees it, None = could not be asked.
+
+    Raises HAError with the reason only (the caller names the item).
     """
     if isinstance(item, bool):
-        return item
+        return item, "given as %s" % ("true (down)" if item else "false (up)")
     if isinstance(item, str):
         low = item.strip().lower()
-        if low in ("true", "yes", "down", "1"):
-            return True
-        if low in ("false", "no", "up", "0"):
-            return False
-    if isinstance(item, dict):
-        for key, negate in (("down", False), ("reachable", True), ("is_available", True), ("failed", False)):
-            if key in item:
-                return (not bool(item[key])) if negate else bool(item[key])
-    raise HAError("cannot interpret primary_down_confirmations item %r: use a boolean or a dict with "
-                  "'down', 'reachable', 'is_available' or 'failed'" % (item if not isinstance(item, dict) else sorted(item),))
+        if low in _YES + ("down",):
+            return True, "given as %r" % item
+        if low in _NO + ("up",):
+            return False, "given as %r" % item
+        raise HAError("a string must be true/false/yes/no/down/up")
+    if not isinstance(item, dict):
+        raise HAError("use a boolean, a string or a dict")
+    given = item.get("detail")
+    if given is None:
+        given = item.get("msg")
+    given = None if given is None else " ".join(str(given).split())
+    for key in ("unreachable", "skipped"):
+        if _flag(item.get(key)) is True:
+            return None, given or ("could not be asked (%s: true)" % key)
+    for key, true_means_down in _VERDICT_KEYS:
+        if key in item:
+            value = _flag(item[key])
+            if value is None:
+                raise HAError("%r must be a boolean (got %r)" % (key, item[key]))
+            return value == true_means_down, given or "%s: %s" % (key, "true" if value else "false")
+    raise HAError("a dict needs 'down', 'reachable', 'is_available' or 'failed' (or 'unreachable: true' for a vantage "
+                  "point that could not be asked); it has %s" % (", ".join(repr(k) for k in sorted(item, key=str)) or "no keys"))
+
+
+def _describe_item(item):
+    # Keys only for dicts: a registered result may hold anything.
+    return ("dict with keys %s" % sorted(str(k) for k in item)) if isinstance(item, dict) else repr(item)
+
+
+def interpret_confirmation(item):
+    """One entry of ``primary_down_confirmations``: True (down), False (still sees the primary) or None (could not be asked).
+
+    Accepted: a bool; a string true/false/yes/no/down/up; a dict with ``down`` (true = down), ``reachable`` or
+    ``is_available`` (true = up), or ``failed`` (a probe that fails when the primary cannot be reached, e.g.
+    ``wait_for``); a dict with ``unreachable: true`` (or a registered ``skipped: true`` result) is a vantage point
+    that could not be asked. Raises HAError naming the item otherwise.
+    """
+    try:
+        return _verdict(item)[0]
+    except HAError as exc:
+        raise HAError("cannot interpret primary_down_confirmations item %s: %s" % (_describe_item(item), exc))
+
+
+def vantage_point(item, index):
+    """``dict(name, status, down, detail)`` for entry ``index`` (1-based) of ``primary_down_confirmations``.
+
+    ``status`` is ``down``, ``up`` (still sees the primary) or ``unknown`` (could not be asked); ``down`` is
+    ``status == 'down'``. The name is the dict's ``name``, else ``vantage-<index>``. Raises HAError naming the item.
+    """
+    name = "vantage-%d" % index
+    if isinstance(item, dict) and "name" in item:
+        if not isinstance(item["name"], str) or not item["name"].strip():
+            raise HAError("primary_down_confirmations item %d: 'name' must be a non-empty string (got %r)" % (index, item["name"]))
+        name = item["name"].strip()
+    try:
+        verdict, detail = _verdict(item)
+    except HAError as exc:
+        raise HAError("cannot interpret primary_down_confirmations item %d (%s, %s): %s" % (index, name, _describe_item(item), exc))
+    status = "unknown" if verdict is None else ("down" if verdict else "up")
+    return dict(name=name, status=status, down=status == "down", detail=detail)
+
+
+def primary_down_quorum(controller_down, controller_detail, confirmations=(), min_confirmations=1, secrets=()):
+    """The ``primary_down`` vote. Returns ``(passed, detail, vantage_points)``; pure (no network).
+
+    The vantage points are the controller (``controller_down``: True = down, False = it still reaches the
+    primary, None = no verdict, e.g. its name does not resolve) and every entry of ``confirmations`` (see
+    :func:`vantage_point`). The gate passes iff all three hold:
+
+    1. a strict majority of ALL vantage points report the primary down: ``down > total / 2``, where an entry that
+       could not be asked stays in ``total`` and does not count as down;
+    2. the controller is one of them: the promotion and the repointing run from the controller, so a primary
+       the controller still reaches is alive and reachable from where we act (fence it and use fenced=true, or
+       run a switchover, instead);
+    3. at least ``min_confirmations`` vantage points besides the controller report it down (0: the controller
+       may decide alone when no other vantage point is given).
+
+    ``vantage_points`` is ``[dict(name, status, down, detail)]``, the controller first. The detail names the
+    vantage points that still see the primary, those that could not be asked and those it is down from, e.g.
+    ``2 of 4 vantage points report the primary down (a majority, 3, is required); still see it: mcp-2, mcp-3;
+    down from: controller, mcp-1; controller: <probe detail>``. Details are masked with ``secrets``.
+    """
+    try:
+        min_confirmations = int(min_confirmations)
+    except (TypeError, ValueError):
+        raise HAError("min_confirmations must be a whole number (got %r)" % (min_confirmations,))
+    if min_confirmations < 0:
+        raise HAError("min_confirmations must not be negative (got %d)" % min_confirmations)
+    if confirmations is None:
+        confirmations = []
+    if isinstance(confirmations, (str, bytes, dict)) or not hasattr(confirmations, "__iter__"):
+        raise HAError("primary_down_confirmations must be a list (got %r)" % type(confirmations).__name__)
+    status = "unknown" if controller_down is None else ("down" if controller_down else "up")
+    points = [dict(name=CONTROLLER, status=status, down=status == "down",
+                   detail=" ".join(str(controller_detail if controller_detail is not None else "no probe").split()))]
+    seen = {CONTROLLER: 0}
+    for index, item in enumerate(confirmations, 1):
+        point = vantage_point(item, index)
+        if point["name"] in seen:
+            first = seen[point["name"]]
+            raise HAError("primary_down_confirmations item %d: vantage point %r appears twice (%s); each vantage point "
+                          "counts once, and %r is the module's own probe"
+                          % (index, point["name"], "as the controller" if first == 0 else "also item %d" % first, CONTROLLER))
+        seen[point["name"]] = index
+        points.append(point)
+    for point in points:
+        point["detail"] = mask(point["detail"], secrets)
+
+    def names(st):
+        return [p["name"] for p in points if p["status"] == st]
+
+    down, up, unknown = names("down"), names("up"), names("unknown")
+    total, majority = len(points), len(points) // 2 + 1
+    others_down = len(down) - (1 if points[0]["down"] else 0)
+    passed = len(down) >= majority and points[0]["down"] and others_down >= min_confirmations
+    parts = ["%d of %d vantage points report the primary down (a majority, %d, is required)" % (len(down), total, majority)]
+    if up:
+        parts.append("still see it: %s" % ", ".join(up))
+    if unknown:
+        parts.append("could not be asked: %s" % ", ".join(unknown))
+    if down:
+        parts.append("down from: %s" % ", ".join(down))
+    if not points[0]["down"]:
+        parts.append("the controller must see it down too (the promotion runs from there; fence the old primary and "
+                     "pass fenced=true, or run a switchover)")
+    if others_down < min_confirmations:
+        parts.append("%d vantage point(s) besides the controller report it down, min_confirmations is %d"
+                     % (others_down, min_confirmations))
+    parts.append("controller: %s" % points[0]["detail"])
+    return bool(passed), mask("; ".join(parts), secrets), points
+
+
+def primary_down_gate(primary, confirmations=(), fenced=False, min_confirmations=1, secrets=()):
+    """The ``primary_down`` gate from the controller's :func:`probe` of the old primary. Returns (gate, vantage_points).
+
+    The controller reports down when no session opened and no server answered (refused, timed out); it still
+    sees the primary when a session opened or a server answered (even a refused login); anything else (no
+    DSN, a host name that does not resolve) is no verdict. ``fenced`` passes the gate, the vote still reported.
+    """
+    if primary["reachable"] is False and primary["answered"] is False:
+        ctrl_down = True
+    elif primary["reachable"] or primary["answered"]:
+        ctrl_down = False
+    else:
+        ctrl_down = None
+    passed, detail, points = primary_down_quorum(ctrl_down, primary["detail"], confirmations, min_confirmations, secrets)
+    if fenced:
+        passed = True
+        detail = "old primary declared fenced (fenced=true): the vote is not needed; " + detail
+    return _gate("primary_down", passed, detail), points
 
 
 def replica_state(conn):
@@ -227,30 +387,25 @@ def evaluate_gates(primary_dsn, candidate_dsn, confirmations=(), fenced=False, m
                    max_lag_bytes=DEFAULT_MAX_LAG_BYTES, max_lag_seconds=DEFAULT_MAX_LAG_SECONDS, timeout=5):
     """Evaluate every failover gate. Returns (gates, candidate_state, primary_probe).
 
-    Raises HAError when the candidate cannot be reached (nothing can be decided without it).
+    ``primary_down`` is decided by :func:`primary_down_quorum` (strict majority of the controller plus every
+    entry of ``confirmations``, the controller among them, at least ``min_confirmations`` besides it), or
+    passes with ``fenced``. ``primary_probe`` is the controller's probe of ``primary_dsn`` plus
+    ``vantage_points`` (the per-vantage-point view, details masked).
+
+    Raises HAError when the candidate cannot be reached (nothing can be decided without it), or when an entry
+    of ``confirmations`` cannot be interpreted (named in the message).
     """
     validate_limits(max_lag_bytes, max_lag_seconds)
     secrets = dsn_secrets(primary_dsn, candidate_dsn)
     gates = []
 
-    # primary_down
+    # primary_down: a strict majority of the vantage points (controller + confirmations), see primary_down_quorum.
     if primary_dsn:
         primary = probe(primary_dsn, timeout)
     else:
         primary = dict(reachable=None, answered=None, in_recovery=None, detail="no primary_dsn given")
-    votes = [interpret_confirmation(c) for c in (confirmations or [])]
-    ctrl_down = primary["reachable"] is False and primary["answered"] is False
-    if fenced:
-        passed = True
-        detail = "old primary declared fenced (fenced=true); controller view: %s" % primary["detail"]
-    else:
-        others_ok = all(votes) and len(votes) >= int(min_confirmations)
-        passed = ctrl_down and others_ok
-        parts = ["controller: %s (%s)" % ("down" if ctrl_down else "NOT down", primary["detail"])]
-        parts.append("other vantage points: %d of %d report down (at least %d required)"
-                     % (sum(1 for v in votes if v), len(votes), int(min_confirmations)))
-        detail = "; ".join(parts)
-    gates.append(_gate("primary_down", passed, mask(detail, secrets)))
+    gate, primary["vantage_points"] = primary_down_gate(primary, confirmations, fenced, min_confirmations, secrets)
+    gates.append(gate)
 
     # candidate_in_recovery
     try:
@@ -331,7 +486,8 @@ def promote(primary_dsn, candidate_dsn, confirmations=(), fenced=False, min_conf
     secrets = dsn_secrets(primary_dsn, candidate_dsn)
     gates, state, primary = evaluate_gates(primary_dsn, candidate_dsn, confirmations, fenced, min_confirmations,
                                            max_lag_bytes, max_lag_seconds, timeout)
-    result = dict(changed=False, failed=False, gates=gates, new_primary=describe_dsn(candidate_dsn),
+    result = dict(changed=False, failed=False, gates=gates, vantage_points=primary["vantage_points"],
+                  new_primary=describe_dsn(candidate_dsn),
                   timeline=state["timeline"], rpo_bytes=None, rpo_seconds=None, duration=0.0, forced=False,
                   already_promoted=False)
 

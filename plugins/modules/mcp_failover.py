@@ -14,9 +14,10 @@ version_added: 0.1.0
 short_description: Promote a PostgreSQL replica safely, and rejoin the old primary
 description:
   - The Database Failover Runbook as one safe operation.
-  - O(state=promoted) checks every gate and reports each in RV(gates) - C(primary_down) (the old
-    primary refuses connections or times out from the controller B(and) from the other vantage
-    points in O(primary_down_confirmations), or O(fenced=true)), C(candidate_in_recovery)
+  - O(state=promoted) checks every gate and reports each in RV(gates) - C(primary_down) (a strict
+    majority of the vantage points - the controller and every entry of O(primary_down_confirmations)
+    - report that the old primary refuses connections or times out, the controller among them; or
+    O(fenced=true); see the notes), C(candidate_in_recovery)
     (C(pg_is_in_recovery()) on the candidate) and C(lag) (received-but-not-replayed WAL within
     O(max_lag_bytes), replay delay within O(max_lag_seconds)). It refuses with the failing gates
     named unless O(force=true), then runs C(pg_promote(true, wait_seconds)) (resuming a paused
@@ -62,14 +63,31 @@ options:
     required: true
   primary_down_confirmations:
     description:
-      - Results from other vantage points that the old primary is down, supplied by the playbook.
-        Each item is a boolean (true = down) or a registered result with C(down), C(reachable),
-        C(is_available) or C(failed) (a probe that fails when the primary cannot be reached).
+      - What the other vantage points (for example each MCP host) see of the old primary, one item per
+        vantage point, supplied by the playbook. Together with the controller's own probe of
+        O(primary_dsn) they vote on C(primary_down) (see the notes). Give B(every) vantage point, also
+        those that could not be asked - an item that is left out shrinks the electorate.
+      - A dict C({name, down, detail}) - C(name) names the vantage point in RV(gates) and
+        RV(vantage_points) (default C(vantage-<position>), 1-based; names must be unique and
+        V(controller) is the module's own probe), C(down) is true when the primary cannot be reached
+        from there, C(detail) (optional) says why. Instead of C(down), a registered result may carry
+        C(reachable) or C(is_available) (true = the primary is up) or C(failed) (a probe that fails
+        when the primary cannot be reached, such as C(ansible.builtin.wait_for)); its C(msg) is the
+        detail when C(detail) is absent.
+      - "A vantage point that could not be asked is C({name, unreachable: true}) (a registered result
+        of an unreachable host carries C(unreachable: true) too; a registered C(skipped: true) result
+        counts the same). It does not confirm, but stays in the number of vantage points."
+      - A bare boolean or the string V(true)/V(false) (V(yes)/V(no), V(down)/V(up)) is accepted too
+        (true = down), named C(vantage-<position>).
+      - An item that fits none of these fails the module, naming the item.
     type: list
     elements: raw
     default: []
   min_confirmations:
-    description: How many items of O(primary_down_confirmations) are required (all must say down).
+    description:
+      - How many vantage points B(besides the controller) must report the primary down, on top of the
+        majority rule (see the notes). The default V(1) means a second vantage point is always needed;
+        V(0) lets the controller decide alone when O(primary_down_confirmations) is empty.
     type: int
     default: 1
   fenced:
@@ -123,6 +141,21 @@ options:
       - C(primary_conninfo) to write for the rejoined node instead of the one C(pg_rewind -R) derives
         (for example with C(passfile) or a replication user).
     type: str
+notes:
+  - "The C(primary_down) rule: the vantage points are the controller (the module's own probe of O(primary_dsn))
+    plus every item of O(primary_down_confirmations), those that could not be asked included. The gate passes
+    when (1) strictly more than half of all vantage points report the primary down (C(down > total / 2);
+    2 of 4 is refused, 3 of 4 passes, 2 of 3 passes), (2) the controller is one of them and (3) at least
+    O(min_confirmations) vantage points besides the controller report it down. O(fenced=true) passes it
+    regardless (the vote is still reported)."
+  - "Why the controller must see it down: the promotion and the repointing run from the controller, so an old
+    primary the controller still reaches is alive and reachable from where we act; promoting would make two
+    primaries. Fence it (stop it, cut it off) and pass O(fenced=true), or run a switchover, instead."
+  - "An item with C(unreachable: true) (a vantage point that could not be asked) never counts as down: a partition
+    that cuts the controller off from an MCP host and the primary therefore needs the remaining majority."
+  - "The C(primary_down) gate's detail names the vantage points that still see the primary, those that could not be
+    asked and those it is down from, for example \"2 of 4 vantage points report the primary down (a majority, 3,
+    is required); still see it: mcp-2, mcp-3; down from: controller, mcp-1; controller: connection refused\"."
 requirements:
   - psycopg2
   - PostgreSQL server binaries on the host for O(state=rejoined)
@@ -147,7 +180,33 @@ EXAMPLES = r"""
     primary_dsn: "host={{ mcp_pg_primary_host }} port=5432 user=postgres dbname=postgres password={{ vault_pg_password }}"
     candidate_dsn: "host={{ mcp_pg_replica_host }} port=5432 user=postgres dbname=postgres password={{ vault_pg_password }}"
     primary_down_confirmations:
-      - "{{ seen_from_replica }}"   # failed: true means the port could not be reached
+      - name: "{{ groups['mcp_db_replica'][0] }}"
+        down: "{{ seen_from_replica is failed }}"   # wait_for failed: the port could not be reached
+        detail: "{{ seen_from_replica.msg | default('port reachable') }}"
+  register: failover
+
+# Several vantage points: the controller and every MCP host of the play. A strict majority must report
+# the primary down, the controller among them; a host that dropped out of the play (unreachable, failed)
+# is passed as not confirming, so it cannot shrink the electorate.
+- name: Is the primary down from each MCP host?
+  ansible.builtin.wait_for:
+    host: "{{ mcp_pg_primary_host }}"
+    port: 5432
+    timeout: 5
+  register: seen
+  ignore_errors: true
+
+- name: Promote when a majority of the vantage points agree
+  mcp.platform.mcp_failover:
+    state: promoted
+    primary_dsn: "{{ primary_dsn }}"
+    candidate_dsn: "{{ candidate_dsn }}"
+    primary_down_confirmations: >-
+      {% set out = [] %}{% for h in ansible_play_hosts_all %}{% set _ = out.append(
+         {'name': h, 'down': hostvars[h].seen is failed, 'detail': hostvars[h].seen.msg | default('port reachable')}
+         if h in ansible_play_hosts else {'name': h, 'unreachable': true}) %}{% endfor %}{{ out }}
+  delegate_to: localhost
+  run_once: true
   register: failover
 
 - name: Rejoin the old primary as a replica
@@ -167,9 +226,35 @@ gates:
   type: list
   elements: dict
   sample:
-    - {name: primary_down, passed: true, detail: "controller: down (Connection refused); other vantage points: 1 of 1 report down"}
+    - {name: primary_down, passed: true, detail: "3 of 4 vantage points report the primary down (a majority, 3, is required);
+        could not be asked: mcp-2; down from: controller, mcp-1, mcp-3; controller: connection refused"}
     - {name: candidate_in_recovery, passed: true, detail: "pg_is_in_recovery() = true on 10.0.0.2:5432/postgres"}
     - {name: lag, passed: true, detail: "received-but-not-replayed 0 bytes (limit 16777216), replay delay 0 s (limit 30 s)"}
+vantage_points:
+  description:
+    - The C(primary_down) vote, one entry per vantage point - the controller first, then each item of
+      O(primary_down_confirmations) in order (also with O(fenced=true), where the vote is not needed).
+  returned: when state is promoted or status
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: V(controller), the item's C(name), or C(vantage-<position>).
+      type: str
+    status:
+      description: V(down), V(up) (still sees the primary) or V(unknown) (could not be asked, or no verdict).
+      type: str
+    down:
+      description: Whether it counts as reporting the primary down (RV(vantage_points[].status) is V(down)).
+      type: bool
+    detail:
+      description: Why (the probe's reason, the item's C(detail) or C(msg)); passwords masked.
+      type: str
+  sample:
+    - {name: controller, status: down, down: true, detail: "connection refused"}
+    - {name: mcp-1, status: down, down: true, detail: "10.0.0.1:5432: timed out after 3s"}
+    - {name: mcp-2, status: unknown, down: false, detail: "not in the play any more (unreachable or failed)"}
+    - {name: mcp-3, status: up, down: false, detail: "10.0.0.1:5432 accepts connections"}
 new_primary:
   description: host:port/dbname of the (new) primary.
   returned: when state is promoted or status
@@ -273,7 +358,8 @@ def main():
         if p["state"] == "status":
             gates, state, _primary = postgres_ha.evaluate_gates(p["primary_dsn"], p["candidate_dsn"], **common)
             failing = [g["name"] for g in gates if not g["passed"]]
-            module.exit_json(changed=False, gates=gates, new_primary=postgres_ha.describe_dsn(p["candidate_dsn"]),
+            module.exit_json(changed=False, gates=gates, vantage_points=_primary["vantage_points"],
+                             new_primary=postgres_ha.describe_dsn(p["candidate_dsn"]),
                              timeline=state["timeline"], candidate_in_recovery=state["in_recovery"],
                              lag_bytes=state["lag_bytes"], lag_seconds=state["lag_seconds"],
                              msg="gates failing: %s" % ", ".join(failing) if failing else "all gates pass")
