@@ -9,14 +9,17 @@ export MCP_VENV := $(VENV)
 export PATH := $(BIN):$(PATH)
 STAGE := $(CURDIR)/.build/stage/ansible_collections/mcp/platform
 THOME := $(CURDIR)/.build/home
+# The checkout seen as ansible_collections/mcp/platform (a symlink): for lint, sanity staging and unit tests.
 FARM := $(CURDIR)/.build/collections
-export ANSIBLE_COLLECTIONS_PATH := $(FARM)
-export ANSIBLE_PYTHON_INTERPRETER := $(BIN)/python
+# What ships: the built tarball installed with its dependencies. Playbooks, molecule and integration tests use it.
+DIST := $(CURDIR)/.build/dist
+INSTALLED := $(CURDIR)/.build/installed
+export ANSIBLE_COLLECTIONS_PATH := $(INSTALLED)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 PLAYBOOK := $(BIN)/ansible-playbook -i inventories/lab
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: help venv farm lab-up lab-down lab-status lab-clean demo test test-fast lint sanity units integration \
+.PHONY: help venv farm install lab-up lab-down lab-status lab-clean demo test test-fast lint sanity units integration \
         pytest molecule changelog-lint ee-check stage bench bench-backup bench-update clean
 
 help:
@@ -42,15 +45,25 @@ farm:
 	@mkdir -p $(FARM)/ansible_collections/mcp
 	@ln -sfn $(CURDIR) $(FARM)/ansible_collections/mcp/platform
 
+# Build the collection tarball and install it (dependencies from the venv's ansible bundle: no Galaxy here).
+install: venv
+	rm -rf $(DIST) $(INSTALLED)
+	$(BIN)/ansible-galaxy collection build --force --output-path $(DIST) . >/dev/null
+	$(BIN)/ansible-galaxy collection install --offline -p $(INSTALLED) $(DIST)/mcp-platform-*.tar.gz >/dev/null
+	@echo "installed $$(basename $(DIST)/mcp-platform-*.tar.gz) into $(INSTALLED)"
+
 # ---- the lab -----------------------------------------------------------------------------------
-lab-up: venv farm
+# The machines (hack/lab.py), then what the collection itself does to them: prepare every managed node
+# (the node role: its venv, PostgreSQL client, zstd) and deploy the platform on the MCP hosts.
+lab-up: venv install
 	$(BIN)/python hack/lab.py up
-	$(PLAYBOOK) playbooks/deploy.yml
+	@t=$$SECONDS; $(PLAYBOOK) mcp.platform.node; echo "lab: node role on every host in $$((SECONDS - t)) s"
+	@t=$$SECONDS; $(PLAYBOOK) mcp.platform.deploy; echo "lab: platform deployed in $$((SECONDS - t)) s"
 
 lab-down:
 	@if test -x $(BIN)/python; then $(BIN)/python hack/lab.py down; else python3 hack/lab.py down; fi
 
-lab-status: venv farm
+lab-status: venv install
 	$(BIN)/python hack/lab.py status
 	$(PLAYBOOK) playbooks/lab_status.yml
 
@@ -59,8 +72,8 @@ lab-clean:
 
 # The main job: the morning checklist on the lab, after the nightly backup it expects to find.
 demo: lab-up
-	$(PLAYBOOK) playbooks/backup.yml -e backup_schedule_class=daily
-	$(PLAYBOOK) playbooks/daily_check.yml
+	$(PLAYBOOK) mcp.platform.backup -e backup_schedule_class=daily
+	$(PLAYBOOK) mcp.platform.daily_check
 	@echo "Daily check report: $(MCP_LAB_DIR)/reports/latest.html (JSON beside it; metrics in mcp_daily_check.prom)"
 	@echo "The lab's addresses are in README.md; make lab-status shows it again, make lab-down stops it."
 
@@ -74,22 +87,22 @@ test-fast: venv farm
 units: venv farm
 	$(PYTEST) -q tests/unit
 
-pytest: venv farm
+pytest: venv farm install
 	$(PYTEST) -q -rs tests/unit tests/integration
 
-integration: venv farm
+integration: venv farm install
 	$(PYTEST) -q -m lab tests/integration
 
 lint: venv farm
-	$(BIN)/ansible-lint --offline --profile production -q
+	ANSIBLE_COLLECTIONS_PATH=$(FARM) $(BIN)/ansible-lint --offline --profile production -q
 
 changelog-lint: venv
 	$(BIN)/antsibull-changelog lint
 
-ee-check: venv farm
+ee-check: venv install
 	rm -rf .build/ee && $(BIN)/ansible-builder create -f hack/ee/execution-environment.yml -c .build/ee >/dev/null
 	@# the whole output first: grep -q would stop reading early and, under pipefail, fail the writer (BrokenPipeError)
-	$(BIN)/ansible-builder introspect --sanitize $(FARM) > .build/ee/introspect.txt
+	$(BIN)/ansible-builder introspect --sanitize $(INSTALLED) > .build/ee/introspect.txt
 	grep -q "from collection mcp.platform" .build/ee/introspect.txt
 	@echo "ansible-builder accepted the execution-environment definition and reads meta/execution-environment.yml"
 
@@ -107,13 +120,13 @@ sanity: stage
 	cd $(STAGE) && HOME=$(THOME) $(BIN)/ansible-test sanity --venv --python 3.11 --color no
 
 MOLECULE_SCENARIOS ?= deploy daily_check backup restore maintenance failover update
-molecule: venv farm
+molecule: venv install
 	for s in $(MOLECULE_SCENARIOS); do \
 	  (cd extensions && $(BIN)/molecule test -s $$s) || exit 1; \
 	done
 
 # The rollout family alone (update, rollback, service operations): molecule and the integration tests.
-test-update: venv farm lab-up
+test-update: venv lab-up
 	cd extensions && $(BIN)/molecule test -s update
 	$(PYTEST) -q -rs tests/integration/test_update_rollback.py tests/integration/test_service_ops.py
 
