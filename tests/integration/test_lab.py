@@ -1,28 +1,87 @@
-"""The lab is real: each part answers as the platform contract says (issue 2, item 6)."""
+"""The lab is real: separate hosts over SSH, each part answering as the platform contract says, faults on demand."""
 import asyncio
 import json
-import os
+import socket
 import time
 import urllib.request
 import uuid
 
 import pytest
 
+from conftest import MCP_HOSTS, PG_NODES, adhoc, host_path, pg_dsn, pg_roles, wait_until
 
-def test_registry_image_pulls_through_the_docker_api(lab, docker_client):
+
+def ssh_run(lab, host, command):
+    """What the host's operator sees over SSH (the lab's own key and known_hosts, as the inventory uses them)."""
+    import subprocess
+    key = "%s/ssh/id_ed25519" % lab["lab_dir"]
+    known = "%s/ssh/known_hosts" % lab["lab_dir"]
+    return subprocess.run(["ssh", "-i", key, "-o", "UserKnownHostsFile=" + known, "-o", "StrictHostKeyChecking=yes",
+                           "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "%s@%s" % (lab["lab_ssh_user"], lab["hosts"][host]),
+                           command], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+
+
+def tcp_ok(addr, port, timeout=2.0):
+    try:
+        with socket.create_connection((addr, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("host", MCP_HOSTS + PG_NODES)
+def test_each_host_is_its_own_machine_over_ssh(lab, host):
+    """Own hostname and root filesystem (no checkout, no controller venv), a non-root user with sudo."""
+    res = ssh_run(lab, host, "hostname; id -un; sudo -n id -un; test -e %s && echo SEES-CONTROLLER || echo own-root" % lab["lab_dir"])
+    assert res.returncode == 0, res.stdout
+    assert res.stdout.split() == [host, lab["lab_ssh_user"], "root", "own-root"]
+
+
+def test_modules_run_under_the_node_venv_not_the_controllers_python(lab):
+    """The inventory's interpreter is the venv the node role made on each host; the libraries import there."""
+    got = adhoc("ansible.builtin.command", {"argv": ["/opt/mcp-platform/venv/bin/python", "-c",
+                "import sys, boto3, zstandard, psycopg2, docker; print(sys.prefix)"]}, pattern="managed_nodes")
+    assert sorted(got) == sorted(MCP_HOSTS + PG_NODES)
+    for host, r in got.items():
+        assert r.get("rc") == 0, (host, r.get("stdout"), r.get("stderr"))
+        assert r["stdout"].strip() == "/opt/mcp-platform/venv"
+    facts = adhoc("ansible.builtin.setup", {"filter": ["ansible_python"]}, pattern="mcp_hosts")
+    for host, r in facts.items():
+        assert r["ansible_facts"]["ansible_python"]["executable"] == "/opt/mcp-platform/venv/bin/python", host
+
+
+def test_become_is_exercised(lab):
+    """Tasks run as root through sudo; without become they are the SSH user."""
+    plain = adhoc("ansible.builtin.command", {"argv": ["id", "-un"]}, pattern="mcp-1", extra=["-e", "ansible_become=false"])
+    become = adhoc("ansible.builtin.command", {"argv": ["id", "-un"]}, pattern="mcp-1")
+    assert plain["mcp-1"]["stdout"] == lab["lab_ssh_user"]
+    assert become["mcp-1"]["stdout"] == "root"
+
+
+def test_each_engine_holds_only_its_own_hosts_replicas(lab, engines):
+    for host in MCP_HOSTS:
+        ctrs = engines.containers(host)
+        assert ctrs, host
+        assert {c.labels["io.mcp-platform.host"] for c in ctrs.values()} == {host}
+        assert sorted(c.labels["io.mcp-platform.service"] for c in ctrs.values()) == sorted(lab["lab_services"] * 2)
+        for c in ctrs.values():
+            assert c.attrs["State"]["Health"]["Status"] == "healthy", c.name
+            binding = c.attrs["NetworkSettings"]["Ports"]["8080/tcp"][0]
+            assert binding["HostIp"] == lab["hosts"][host], (c.name, binding)
+
+
+def test_registry_image_pulls_through_a_hosts_engine(lab, engines):
     ref = "%s/mcp-platform/filesystem" % lab["registry"]
-    image = docker_client.images.pull(ref, tag=lab["lab_initial_version"])
-    assert any(t.endswith("filesystem:%s" % lab["lab_initial_version"]) for t in image.tags)
-    labels = image.labels or {}
-    assert labels.get("io.mcp-platform.version") == lab["lab_initial_version"]
+    image = engines["mcp-1"].images.pull(ref, tag=lab["lab_initial_version"])
+    assert (image.labels or {}).get("io.mcp-platform.version") == lab["lab_initial_version"]
 
 
-def test_every_registry_image_is_the_service_and_version_it_is_tagged(lab, docker_client):
+def test_every_registry_image_is_the_service_and_version_it_is_tagged(lab, engines):
     """Each tag is its own build (an image cache that ignored build args once made every tag the first one built)."""
     seen = {}
     for svc in lab["lab_services"]:
         for ver in lab["lab_versions"]:
-            image = docker_client.images.pull("%s/mcp-platform/%s" % (lab["registry"], svc), tag=ver)
+            image = engines["mcp-3"].images.pull("%s/mcp-platform/%s" % (lab["registry"], svc), tag=ver)
             labels = image.labels or {}
             assert (labels.get("io.mcp-platform.service"), labels.get("io.mcp-platform.version")) == (svc, ver)
             assert "MCP_VERSION=%s" % ver in image.attrs["Config"]["Env"]
@@ -45,13 +104,12 @@ def _mcp_initialize(url):
     return asyncio.run(asyncio.wait_for(go(), 20))
 
 
-@pytest.mark.parametrize("host", ["mcp-1", "mcp-2", "mcp-3"])
+@pytest.mark.parametrize("host", MCP_HOSTS)
 @pytest.mark.parametrize("service", ["filesystem", "git"])
 def test_mcp_initialize_through_each_gateway(lab, host, service):
-    addr = lab["lab_hosts"][host]
-    url = "http://%s:%d/mcp/%s/mcp" % (addr, lab["lab_gateway_http_port"], service)
+    url = "http://%s:%d/mcp/%s/mcp" % (lab["hosts"][host], lab["lab_gateway_http_port"], service)
     init, tools = _mcp_initialize(url)
-    with open(os.path.join(lab["lab_dir"], "hosts", host, "etc", "mcp", "platform.env")) as f:
+    with open(host_path(host, "/etc/mcp/platform.env")) as f:
         deployed = [line.split("=", 1)[1].strip() for line in f if line.startswith("VERSION=")][0]
     assert init.server_info.name == "mcp-%s" % service
     assert init.server_info.version == deployed
@@ -59,50 +117,44 @@ def test_mcp_initialize_through_each_gateway(lab, host, service):
     assert len(tools.tools) >= 1
 
 
-def test_row_written_on_primary_is_read_on_replica(lab):
+def test_row_written_on_primary_is_read_on_replica_across_the_bridge(lab):
     import psycopg2
     marker = "lab-%s" % uuid.uuid4()
-    dsn = "host=127.0.0.1 user=postgres dbname=postgres port=%d"
-    ports = [lab["lab_postgres_primary_port"], lab["lab_postgres_replica_port"]]
-    roles = {}
-    for port in ports:
-        with psycopg2.connect(dsn % port) as conn, conn.cursor() as cur:
-            cur.execute("select pg_is_in_recovery()")
-            roles[port] = cur.fetchone()[0]
-    primary = [p for p, rec in roles.items() if not rec]
-    replica = [p for p, rec in roles.items() if rec]
+    roles = pg_roles()
+    primary = [n for n, r in roles.items() if r == "primary"]
+    replica = [n for n, r in roles.items() if r == "replica"]
     assert len(primary) == 1 and len(replica) == 1, roles
-    conn = psycopg2.connect(dsn % primary[0])
+    conn = psycopg2.connect(pg_dsn(primary[0]))
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("create table if not exists lab_probe (marker text primary key, at timestamptz default now())")
         cur.execute("insert into lab_probe (marker) values (%s)", (marker,))
+        cur.execute("select client_addr::text, state from pg_stat_replication")
+        assert (lab["hosts"][replica[0]], "streaming") in [(a.split("/")[0], s) for a, s in cur.fetchall()]
     conn.close()
-    deadline = time.time() + 10
-    found = None
-    while time.time() < deadline and not found:
-        with psycopg2.connect(dsn % replica[0]) as rconn, rconn.cursor() as cur:
+
+    def replicated():
+        with psycopg2.connect(pg_dsn(replica[0])) as rconn, rconn.cursor() as cur:
             cur.execute("select to_regclass('lab_probe') is not null")
             if cur.fetchone()[0]:
                 cur.execute("select marker from lab_probe where marker = %s", (marker,))
-                found = cur.fetchone()
-        time.sleep(0.1)
-    assert found == (marker,)
+                return cur.fetchone()
+    assert wait_until(replicated, timeout=10, interval=0.1) == (marker,)
 
 
-def test_platform_database_is_seeded(lab):
+def test_platform_database_is_seeded_and_passwords_are_checked(lab):
     import psycopg2
-    with psycopg2.connect(host="127.0.0.1", port=lab["lab_postgres_primary_port"], user=lab["lab_db_user"],
-                          password=lab["lab_db_password"], dbname=lab["lab_db_name"]) as conn, conn.cursor() as cur:
+    primary = [n for n, r in pg_roles().items() if r == "primary"][0]
+    with psycopg2.connect(pg_dsn(primary, user=lab["lab_db_user"], dbname=lab["lab_db_name"])) as conn, conn.cursor() as cur:
         cur.execute("select count(*) from tools")
         assert cur.fetchone()[0] > 0
-        cur.execute("select count(*) from sessions")
-        assert cur.fetchone()[0] > 0
+    with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
+        psycopg2.connect(pg_dsn(primary, user=lab["lab_db_user"], password="wrong", dbname=lab["lab_db_name"]))
 
 
-def test_s3_put_and_get(lab):
+def test_s3_put_and_get_on_the_infrastructure_address(lab):
     import boto3
-    s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:%d" % lab["lab_s3_port"], region_name="us-east-1",
+    s3 = boto3.client("s3", endpoint_url=lab["s3_endpoint"], region_name="us-east-1",
                       aws_access_key_id=lab["lab_s3_access_key"], aws_secret_access_key=lab["lab_s3_secret_key"])
     key = "lab-test/%s" % uuid.uuid4()
     body = uuid.uuid4().bytes * 1000
@@ -114,27 +166,50 @@ def test_s3_put_and_get(lab):
 
 
 def test_prometheus_reports_every_gateway_up(lab):
-    url = "http://127.0.0.1:%d/api/v1/query?query=up%%7Bjob%%3D%%22mcp-gateway%%22%%7D" % lab["lab_prometheus_port"]
-    deadline = time.time() + 30
-    while True:
+    url = "http://%s:%d/api/v1/query?query=up%%7Bjob%%3D%%22mcp-gateway%%22%%7D" % (lab["infra"], lab["lab_prometheus_port"])
+
+    def all_up():
         with urllib.request.urlopen(url, timeout=5) as r:
             result = json.load(r)["data"]["result"]
         up = {s["metric"]["instance"]: s["value"][1] for s in result}
-        if len(up) == len(lab["lab_hosts"]) and all(v == "1" for v in up.values()):
-            break
-        assert time.time() < deadline, "gateways not all up in Prometheus: %s" % up
-        time.sleep(1)
-    expected = {"%s:%d" % (a, lab["lab_gateway_admin_port"]) for a in lab["lab_hosts"].values()}
-    assert set(up) == expected
+        return up if len(up) == len(MCP_HOSTS) and all(v == "1" for v in up.values()) else None
+    up = wait_until(all_up, timeout=30, interval=1, what="every gateway up in Prometheus")
+    assert set(up) == {"%s:%d" % (lab["hosts"][h], lab["lab_gateway_admin_port"]) for h in MCP_HOSTS}
 
 
-def test_every_replica_is_healthy_and_labelled(lab, docker_client):
-    ctrs = docker_client.containers.list(filters={"label": ["io.mcp-platform.managed=true", "io.mcp-platform.lab=true"]})
-    by_host = {}
-    for c in ctrs:
-        by_host.setdefault(c.labels["io.mcp-platform.host"], []).append(c)
-        assert c.attrs["State"]["Health"]["Status"] == "healthy", c.name
-    assert set(by_host) == set(lab["lab_hosts"])
-    for host, items in by_host.items():
-        services = sorted(c.labels["io.mcp-platform.service"] for c in items)
-        assert services == sorted(lab["lab_services"] * 2), (host, services)
+def test_a_cut_drops_traffic_between_two_hosts_only_and_heals(lab, lab_host):
+    """The partition is on the network: mcp-1 loses pg-1, mcp-2 still has it, the controller still has both."""
+    probe = ["python3", "-c", "import socket,sys; socket.create_connection((sys.argv[1], 5432), timeout=2); print('ok')",
+             lab["hosts"]["pg-1"]]
+    assert lab_host.execute("mcp-1", probe, check=False).stdout.strip() == "ok"
+    lab_host.cut("mcp-1", "pg-1")
+    assert lab_host.execute("mcp-1", probe, check=False).returncode != 0
+    assert lab_host.execute("mcp-2", probe, check=False).stdout.strip() == "ok"
+    assert tcp_ok(lab["hosts"]["pg-1"], 5432) and tcp_ok(lab["hosts"]["mcp-1"], 22)
+    lab_host.cut("controller", "mcp-3")
+    assert not tcp_ok(lab["hosts"]["mcp-3"], 22)
+    # the infrastructure is another address: mcp-3 still reaches the registry
+    reg = ["python3", "-c", "import urllib.request,sys; print(urllib.request.urlopen(sys.argv[1], timeout=3).status)",
+           "http://%s/v2/" % lab["registry"]]
+    assert lab_host.execute("mcp-3", reg, check=False).stdout.strip() == "200"
+    lab_host.heal()
+    assert lab_host.execute("mcp-1", probe, check=False).stdout.strip() == "ok"
+    assert tcp_ok(lab["hosts"]["mcp-3"], 22)
+
+
+def test_a_killed_host_is_gone_and_comes_back_serving(lab, lab_host, engines):
+    """Every process of the host dies at once; at boot its init brings the engine, replicas and gateway back."""
+    addr, port = lab["hosts"]["mcp-3"], lab["lab_gateway_http_port"]
+    lab_host.kill("mcp-3")
+    assert not tcp_ok(addr, 22) and not tcp_ok(addr, port)
+    lab_host.boot("mcp-3")
+
+    def serving():
+        try:
+            with urllib.request.urlopen("http://%s:%d/mcp/git/health" % (addr, port), timeout=3) as r:
+                return r.status == 200
+        except OSError:
+            return False
+    wait_until(serving, timeout=60, what="mcp-3's gateway serving git again")
+    engines._clients.pop("mcp-3", None)
+    assert all(c.status == "running" for c in engines.containers("mcp-3").values())
