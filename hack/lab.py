@@ -6,6 +6,8 @@
     lab.py status [--strict]             what runs where
     lab.py clean                         down, then remove the lab folder and the lab's images
     lab.py host kill|boot|reboot NAME    pull a host's plug (every process at once) / power it on
+    lab.py host create NAME --address A --kind mcp|pg    a fresh host outside the inventory (a scenario's own)
+    lab.py host destroy NAME             power it off and discard its disk
     lab.py host exec NAME -- ARGV...     run a command on a host as root (the lab's backdoor, for tests)
     lab.py fault cut A B                 drop all traffic between A and B (hosts, `controller`, `infra`)
     lab.py fault isolate A               cut A off from everything
@@ -116,7 +118,11 @@ def cmd_clean(args):
 
 
 def cmd_host(args):
+    if args.action == "create":
+        return host_create(args)
     inv = lab_hosts()
+    if args.action == "destroy":
+        return host_destroy(args, inv)
     if args.name not in inv:
         raise LabError("unknown host %s (the inventory has %s)" % (args.name, ", ".join(inv)))
     if args.action == "kill":
@@ -134,6 +140,39 @@ def cmd_host(args):
         res = hosts.execute(args.name, argv, check=False)
         sys.stdout.write(res.stdout)
         sys.exit(res.returncode)
+
+
+def host_create(args):
+    import ipaddress
+    from mcplab.common import extra_hosts, save_extra_hosts
+    inv = lab_hosts()
+    if not args.address or args.kind not in ("mcp", "pg"):
+        raise LabError("host create needs --address and --kind mcp|pg")
+    if args.name in inv and args.name not in extra_hosts():
+        raise LabError("%s is an inventory host" % args.name)
+    taken = {h["address"]: n for n, h in inv.items() if n != args.name}
+    if args.address in taken or args.address in (net.CONTROLLER, net.INFRA):
+        raise LabError("address %s is taken (by %s)" % (args.address, taken.get(args.address, "the lab")))
+    if ipaddress.ip_address(args.address) not in net.NETWORK:
+        raise LabError("address %s is outside the lab network %s" % (args.address, net.NETWORK))
+    extra = extra_hosts()
+    extra[args.name] = {"address": args.address, "kind": args.kind, "vars": {}}
+    save_extra_hosts(extra)
+    hosts.ensure(lab_hosts())
+    log("%s: created at %s (%s)" % (args.name, args.address, args.kind))
+
+
+def host_destroy(args, inv):
+    from mcplab.common import extra_hosts, save_extra_hosts
+    extra = extra_hosts()
+    if args.name not in extra:
+        raise LabError("%s was not made by `host create` (inventory hosts stay; use kill)" % args.name)
+    hosts.kill(args.name)
+    shutil.rmtree(path("hosts", args.name), ignore_errors=True)
+    del extra[args.name]
+    save_extra_hosts(extra)
+    hosts.write_known_hosts(lab_hosts())
+    log("%s: destroyed" % args.name)
 
 
 def cmd_fault(args):
@@ -159,9 +198,11 @@ def main():
     st.add_argument("--strict", action="store_true")
     sub.add_parser("clean")
     h = sub.add_parser("host")
-    h.add_argument("action", choices=["kill", "boot", "reboot", "exec"])
+    h.add_argument("action", choices=["kill", "boot", "reboot", "exec", "create", "destroy"])
     h.add_argument("name")
-    h.add_argument("argv", nargs=argparse.REMAINDER)
+    h.add_argument("--address")
+    h.add_argument("--kind", default="mcp")
+    h.add_argument("argv", nargs="*", help="exec: the command, after --")
     f = sub.add_parser("fault")
     f.add_argument("action", choices=["cut", "isolate", "heal", "delay", "list"])
     f.add_argument("a", nargs="?")

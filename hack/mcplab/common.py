@@ -1,5 +1,6 @@
 """What every part of the lab shares: its configuration, its folder, running commands, daemons by PID file."""
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -59,7 +60,29 @@ def lab_hosts():
         if not addr:
             raise LabError("inventory host %s has no ansible_host (the lab needs its address)" % name)
         hosts[name] = {"address": addr, "kind": kinds.pop(), "vars": info["vars"]}
+    for name, info in extra_hosts().items():
+        hosts.setdefault(name, info)
     return hosts
+
+
+def extra_hosts_file():
+    return path("run", "extra_hosts.json")
+
+
+def extra_hosts():
+    """Hosts made for one scenario (`lab.py host create`), not in the inventory: a fresh machine to provision."""
+    try:
+        with open(extra_hosts_file()) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def save_extra_hosts(extra):
+    os.makedirs(path("run"), exist_ok=True)
+    with open(extra_hosts_file() + ".tmp", "w") as f:
+        json.dump(extra, f, indent=1, sort_keys=True)
+    os.replace(extra_hosts_file() + ".tmp", extra_hosts_file())
 
 
 def run(argv, check=True, env=None, quiet=True, what=None, timeout=None, **kw):

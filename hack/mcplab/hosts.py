@@ -127,27 +127,36 @@ def traefik_config():
 
 
 def provision(name, info, hosts):
-    """Refresh what the lab hands the host at boot; True when something changed (the host should reboot)."""
+    """Refresh what the lab hands the host at boot. Returns (reboot, live): `reboot` when what its init starts
+    changed (the host must reboot to run it), `live` when only /etc/hosts or the authorized key changed (copied in
+    place on a running host)."""
     p = hdir(name, "provision")
     os.makedirs(p, exist_ok=True)
-    changed = False
+    reboot = False
     for script in ("init.sh", "health_pump.py"):
-        changed |= write_if_changed(os.path.join(p, script), open(os.path.join(HERE, "host", script)).read(), 0o755)
+        reboot |= write_if_changed(os.path.join(p, script), open(os.path.join(HERE, "host", script)).read(), 0o755)
     env = {"LAB_RESPONDER_PORT": CFG["lab_responder_port"], "LAB_PGBIN": PG_BIN, "LAB_PGDATA": PG_DATA}
-    changed |= write_if_changed(os.path.join(p, "host.env"), "".join("%s=%s\n" % kv for kv in sorted(env.items())))
+    reboot |= write_if_changed(os.path.join(p, "host.env"), "".join("%s=%s\n" % kv for kv in sorted(env.items())))
     if info["kind"] == "mcp":
-        changed |= write_if_changed(os.path.join(p, "traefik.yml"), yaml.safe_dump(traefik_config()))
+        reboot |= write_if_changed(os.path.join(p, "traefik.yml"), yaml.safe_dump(traefik_config()))
         # The 503 responder is a lab part until the collection ships one (it reads the state mcp_maintenance writes)
-        changed |= write_if_changed(os.path.join(p, "responder.py"),
-                                    open(os.path.join(ROOT, "lab", "maintenance", "responder.py")).read(), 0o755)
+        reboot |= write_if_changed(os.path.join(p, "responder.py"),
+                                   open(os.path.join(ROOT, "lab", "maintenance", "responder.py")).read(), 0o755)
         for lib in ("maintenance.py", "gateway_config.py"):
-            changed |= write_if_changed(os.path.join(p, lib), open(os.path.join(ROOT, "plugins", "module_utils", lib)).read())
+            reboot |= write_if_changed(os.path.join(p, lib), open(os.path.join(ROOT, "plugins", "module_utils", lib)).read())
     etc_hosts = "127.0.0.1 localhost\n%s %s\n" % (info["address"], name)
     etc_hosts += "".join("%s %s\n" % (h["address"], n) for n, h in hosts.items() if n != name)
     etc_hosts += "%s lab-infra\n%s lab-controller\n" % (CFG["lab_infra_address"], CFG["lab_controller_address"])
-    changed |= write_if_changed(os.path.join(p, "hosts"), etc_hosts)
-    changed |= write_if_changed(os.path.join(p, "authorized_keys"), open(ssh_dir("id_ed25519.pub")).read(), 0o644)
-    return changed
+    live = write_if_changed(os.path.join(p, "hosts"), etc_hosts)
+    live |= write_if_changed(os.path.join(p, "authorized_keys"), open(ssh_dir("id_ed25519.pub")).read(), 0o644)
+    return reboot, live
+
+
+def apply_live(name):
+    """Copy the boot-time files that may change while the host runs into place (as its boot does)."""
+    user = CFG["lab_ssh_user"]
+    execute(name, ["sh", "-c", "cp /usr/local/lib/mcp-lab/hosts /etc/hosts && install -m 600 -o 1000 -g 1000 "
+                   "/usr/local/lib/mcp-lab/authorized_keys /home/%s/.ssh/authorized_keys" % user])
 
 
 # ---------------------------------------------------------------- power
@@ -326,6 +335,8 @@ def execute(name, argv, check=True, timeout=120, input=None, user=None):
 
 def ensure(hosts):
     """Every inventory host exists (recreated when its image changed), is provisioned and up."""
+    for name, info in hosts.items():
+        net.veth_name(name)  # refuse a name the kernel cannot use before changing anything
     ensure_ssh_key()
     images = {}
     changed = False
@@ -341,9 +352,12 @@ def ensure(hosts):
             shutdown(name)
             create(name, info, image)
             changed = True
-        if provision(name, info, hosts) and is_up(name):
-            log("%s: its lab provisioning changed; rebooting" % name)
+        reboot, live = provision(name, info, hosts)
+        if reboot and is_up(name):
+            log("%s: what its init starts changed; rebooting" % name)
             shutdown(name)
+        elif live and is_up(name):
+            apply_live(name)
         changed |= write_known_hosts(hosts)
     for name, info in hosts.items():
         if boot(name, info):

@@ -28,9 +28,9 @@ def netns_name(host):
 
 
 def veth_name(host):
-    name = "mcplab-" + host
+    name = "mlab-" + host
     if len(name) > 15:
-        raise LabError("host name %s is too long for a lab interface name (%s > 15 characters)" % (host, name))
+        raise LabError("host name %s is too long for the lab (its interface %s would be over 15 characters)" % (host, name))
     return name
 
 
