@@ -71,9 +71,6 @@ options:
         the number of components).
     type: int
     default: 4
-requirements:
-  - boto3 (for O(target=s3))
-  - zstandard
 '''
 
     # PostgreSQL connection

@@ -48,6 +48,7 @@ import tempfile
 import threading
 
 from ansible_collections.mcp.platform.plugins.module_utils.backup_stream import ProcessSink, ProcessSource, ProducerError
+from ansible_collections.mcp.platform.plugins.module_utils.node_requirements import missing_library_msg
 
 try:
     import psycopg2
@@ -84,7 +85,7 @@ def find_binary(name, bin_dir=None, option=None):
 def pg_params(options):
     """Connection parameters from ``postgres_dsn`` and/or host/port/user/password/dbname."""
     if not HAS_PSYCOPG2:
-        raise ComponentError('psycopg2 is required for the postgres component')
+        raise ComponentError(missing_library_msg('psycopg2', reason='for the postgres component'))
     params = {}
     if options.get('postgres_dsn'):
         try:
@@ -328,7 +329,7 @@ class KubernetesProducer:
         try:
             from kubernetes import client, config  # pylint: disable=import-outside-toplevel
         except ImportError:
-            raise ComponentError('the kubernetes python library is required for the kubernetes component')
+            raise ComponentError(missing_library_msg('kubernetes', reason='for the kubernetes component'))
         self.client = client
         self.config = config
         self.namespace = options.get('kubernetes_namespace') or 'mcp-platform'

@@ -29,6 +29,8 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.mcp.platform.plugins.module_utils.node_requirements import missing_library_msg
+
 try:
     import boto3
     from botocore.config import Config as BotoConfig
@@ -299,7 +301,7 @@ class S3Target:
                  server_side_encryption='AES256', part_size=16 * MIB, max_in_flight=4, retries=5,
                  connect_timeout=10, read_timeout=60):
         if not HAS_BOTO3:
-            raise StorageError('boto3 is required for target=s3')
+            raise StorageError(missing_library_msg('boto3', reason='for target=s3'))
         if not bucket:
             raise StorageError('s3_bucket is required when target=s3')
         self.bucket = bucket

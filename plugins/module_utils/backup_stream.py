@@ -20,6 +20,8 @@ import os
 import subprocess
 import threading
 
+from ansible_collections.mcp.platform.plugins.module_utils.node_requirements import missing_library_msg
+
 try:
     import zstandard
     HAS_ZSTD = True
@@ -174,7 +176,7 @@ def compress_stream(chunks, writer, level=3, threads=0, cancel=None):
     The writer is not completed or aborted here; the caller owns it.
     """
     if not HAS_ZSTD:
-        raise ProducerError('the python zstandard library is required')
+        raise ProducerError(missing_library_msg('zstandard'))
     raw_size = 0
     sink = _HashingSink(writer)
     cctx = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
@@ -232,7 +234,7 @@ def decompress_stream(chunks, sink_write):
     Returns (stored sha256, stored size, raw size); the hash covers every stored byte.
     """
     if not HAS_ZSTD:
-        raise ProducerError('the python zstandard library is required')
+        raise ProducerError(missing_library_msg('zstandard'))
     source = _IterReader(chunks)
     reader = zstandard.ZstdDecompressor().stream_reader(source, read_size=CHUNK)
     raw = 0

@@ -8,7 +8,8 @@ Every probe takes a *validated* check dict (see ``validate_check``) and returns
 Probes never raise for an unhealthy target; the runner turns unexpected
 exceptions into ``unknown``.  Optional libraries (psycopg2/psycopg, pymongo,
 docker, cryptography) are imported lazily-guarded here; a missing one makes the
-affected check ``unknown`` with a reason that names it.
+affected check ``unknown`` with a reason that names it, its pip package and the
+role that installs it (``node_requirements``).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -36,6 +37,7 @@ from ansible_collections.mcp.platform.plugins.module_utils.mcp_client import (
     MCPError,
     StreamableHTTPClient,
 )
+from ansible_collections.mcp.platform.plugins.module_utils.node_requirements import not_installed_reason
 
 # Optional client libraries are imported on first use (see ``lib``): a run of disk/http checks should not
 # pay for importing docker, pymongo, psycopg and cryptography on every managed node.
@@ -50,6 +52,10 @@ def lib(name):
         except ImportError:
             _LIBS[name] = None
     return _LIBS[name]
+
+
+def _docker_missing():
+    return not_installed_reason("docker", "the docker Python SDK (pip package docker) is not installed")
 
 
 STATUSES = ("ok", "warn", "crit", "unknown")
@@ -609,7 +615,8 @@ def probe_postgres(check):
     if psycopg2 is None:
         psycopg = lib("psycopg")
     if psycopg2 is None and psycopg is None:
-        return result("unknown", "postgres %s: neither psycopg2 nor psycopg is installed on the managed node" % target, **details)
+        missing = not_installed_reason("psycopg2", "neither psycopg2 nor psycopg is installed")
+        return result("unknown", "postgres %s: %s" % (target, missing), **details)
     errors = tuple(e for e in (getattr(psycopg2, "Error", None), getattr(psycopg, "Error", None)) if e)
     try:
         conn = _pg_connect(check, psycopg2, psycopg)
@@ -761,7 +768,7 @@ def probe_mongodb(check):
     details = {"uri": mask_text(check["uri"], check_secrets(check))}
     pymongo = lib("pymongo")
     if pymongo is None:
-        return result("unknown", "pymongo is not installed on the managed node; cannot check MongoDB", **details)
+        return result("unknown", "mongodb: %s" % not_installed_reason("pymongo"), **details)
     ms = int(check["timeout"] * 1000)
     client = None
     try:
@@ -784,7 +791,7 @@ def probe_container(check):
     details = {"service": check["service"], "docker_host": check["docker_host"]}
     docker = lib("docker")
     if docker is None:
-        return result("unknown", "the docker Python SDK is not installed on the managed node", **details)
+        return result("unknown", "container %s: %s" % (check["service"], _docker_missing()), **details)
     labels = ["%s=%s" % (SERVICE_LABEL, check["service"])]
     if check["platform_host"]:
         labels.append("%s=%s" % (HOST_LABEL, check["platform_host"]))
@@ -888,7 +895,7 @@ def probe_logs(check):
     details = {"since": check["since"]}
     docker = lib("docker")
     if docker is None:
-        return result("unknown", "the docker Python SDK is not installed on the managed node", **details)
+        return result("unknown", "logs: %s" % _docker_missing(), **details)
     labels = ["io.mcp-platform.managed=true"]
     if check["service"]:
         labels.append("%s=%s" % (SERVICE_LABEL, check["service"]))

@@ -182,8 +182,16 @@ options:
     description: Directory for small temporary files (tar snapshot files) and for parallel PostgreSQL restores.
     type: path
 requirements:
-  - psycopg2, pg_dump and pg_restore (for the postgres component)
-  - GNU tar (for config and volumes)
+  - zstandard (Python)
+  - boto3 (Python; for O(target=s3))
+  - psycopg2 (pip package C(psycopg2-binary); for the postgres component)
+  - C(pg_dump) and C(pg_restore) not older than the server (for the postgres component; see O(pg_bin_dir))
+  - GNU tar with ACL and xattr support (for the config and volumes components)
+  - kubernetes (Python; for the kubernetes component; only when C(node_python_packages_extra) lists it)
+  - C(mongodump) and C(mongorestore) of the MongoDB Database Tools (for the mongodb component; not installed by the role -
+    add their package to C(node_apt_packages_extra) once MongoDB's apt repository is configured)
+  - the mcp.platform.node role installs them on the managed node except where noted; run the module with
+    C(ansible_python_interpreter=/opt/mcp-platform/venv/bin/python) (the venv the role creates)
 seealso:
   - module: mcp.platform.mcp_backup_info
 '''
@@ -270,10 +278,11 @@ failed_components:
 import time
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mcp.platform.plugins.module_utils.backup_common import (
     TARGET_REQUIRED_IF, check_target_params, postgres_argument_spec, target_argument_spec)
+from ansible_collections.mcp.platform.plugins.module_utils.node_requirements import missing_library_msg
 
 try:
     from ansible_collections.mcp.platform.plugins.module_utils import backup_engine as be
@@ -324,10 +333,10 @@ def main():
     if IMPORT_ERROR:
         module.fail_json(msg='cannot import the mcp.platform backup engine', exception=IMPORT_ERROR)
     if not HAS_ZSTD:
-        module.fail_json(msg=missing_required_lib('zstandard'))
+        module.fail_json(msg=missing_library_msg('zstandard'))
     p = module.params
     if p['target'] == 's3' and not HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib('boto3'))
+        module.fail_json(msg=missing_library_msg('boto3', reason='for target=s3'))
     check_target_params(module)
     if not 1 <= p['compression_level'] <= 19:
         module.fail_json(msg='compression_level must be between 1 and 19, got %d' % p['compression_level'])

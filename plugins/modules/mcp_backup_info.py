@@ -52,6 +52,10 @@ options:
   max_age:
     description: When set, RV(stale) is true if the newest good set is older than this many seconds (or there is none).
     type: int
+requirements:
+  - boto3 (Python; for O(target=s3))
+  - the mcp.platform.node role installs it on the managed node; run the module with
+    C(ansible_python_interpreter=/opt/mcp-platform/venv/bin/python) (the venv the role creates)
 seealso:
   - module: mcp.platform.mcp_backup
 '''
@@ -142,10 +146,11 @@ metrics_written:
 
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mcp.platform.plugins.module_utils.backup_common import (
     TARGET_REQUIRED_IF, check_target_params, target_argument_spec)
+from ansible_collections.mcp.platform.plugins.module_utils.node_requirements import missing_library_msg
 
 try:
     from ansible_collections.mcp.platform.plugins.module_utils import backup_engine as be
@@ -168,7 +173,7 @@ def main():
         module.fail_json(msg='cannot import the mcp.platform backup engine', exception=IMPORT_ERROR)
     p = module.params
     if p['target'] == 's3' and not HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib('boto3'))
+        module.fail_json(msg=missing_library_msg('boto3', reason='for target=s3'))
     check_target_params(module)
     try:
         engine = be.Engine(make_target(p), {})

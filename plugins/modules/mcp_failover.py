@@ -306,8 +306,9 @@ msg:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mcp.platform.plugins.module_utils import postgres_ha
+from ansible_collections.mcp.platform.plugins.module_utils.node_requirements import missing_library_msg
 
 
 def main():
@@ -337,7 +338,7 @@ def main():
     )
     p = module.params
     if not postgres_ha.HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib("psycopg2"), exception=str(postgres_ha.PSYCOPG2_IMPORT_ERROR))
+        module.fail_json(msg=missing_library_msg("psycopg2"), exception=str(postgres_ha.PSYCOPG2_IMPORT_ERROR))
     for name in ("max_lag_bytes", "max_lag_seconds", "min_confirmations"):
         if p[name] < 0:
             module.fail_json(msg="%s must not be negative (got %s)" % (name, p[name]))

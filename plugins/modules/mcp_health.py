@@ -65,10 +65,19 @@ options:
     type: str
     choices: [crit, warn, never]
     default: crit
+requirements:
+  - psycopg2 (pip package C(psycopg2-binary)) or psycopg (for V(postgres) checks)
+  - docker (the Docker SDK for Python; for V(container) and V(logs) checks)
+  - pymongo (for V(mongodb) checks; only when C(node_python_packages_extra) lists it)
+  - cryptography (optional; decodes the certificate of a V(tls) check when present - the standard library does otherwise)
+  - the other check types need only the Python standard library
+  - the mcp.platform.node role installs them on the managed node (pymongo and cryptography only when
+    C(node_python_packages_extra) lists them); run the module with
+    C(ansible_python_interpreter=/opt/mcp-platform/venv/bin/python) (the venv the role creates)
 notes:
   - The V(mcp) check speaks the protocol with the Python standard library, so the MCP SDK is not needed on the managed node.
-  - V(postgres) needs C(psycopg2) or C(psycopg), V(mongodb) needs C(pymongo), V(container) needs the C(docker) SDK on
-    the managed node; without it the check is V(unknown) with a reason naming the library.
+  - A check whose library is missing on the managed node is V(unknown), with a reason naming the library, its pip package
+    and the role that installs it.
 seealso:
   - name: Nagios plugin return codes
     description: The meaning of RV(nagios_code).

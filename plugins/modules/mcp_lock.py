@@ -58,6 +58,9 @@ options:
     description: Release a lock held by someone else.
     type: bool
     default: false
+requirements:
+  - only the Python standard library (any Python 3 will do - the system Python of the machine holding the lock file
+    or the venv the mcp.platform.node role installs on a managed node)
 seealso:
   - module: mcp.platform.mcp_failover
 """

@@ -53,7 +53,9 @@ options:
     type: int
     default: 20
 requirements:
-  - docker (Python SDK) >= 6.0
+  - docker (the Docker SDK for Python) >= 7.1 (older releases fail with requests >= 2.32)
+  - the mcp.platform.node role installs it on the managed node; run the module with
+    C(ansible_python_interpreter=/opt/mcp-platform/venv/bin/python) (the venv the role creates)
 """
 
 EXAMPLES = r"""
@@ -99,9 +101,10 @@ last:
 
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mcp.platform.plugins.module_utils.container_logs import LogsError, recent_problems
+from ansible_collections.mcp.platform.plugins.module_utils.node_requirements import missing_library_msg
 
 try:
     import docker
@@ -124,7 +127,7 @@ def main():
         supports_check_mode=True,
     )
     if not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
+        module.fail_json(msg=missing_library_msg("docker"), exception=DOCKER_IMPORT_ERROR)
     p = module.params
     if p["since"] <= 0:
         module.fail_json(msg="since must be a positive number of seconds, got %d" % p["since"])

@@ -139,7 +139,9 @@ options:
     type: int
     default: 5
 requirements:
-  - psycopg2 (only when O(postgres_dsn) is used)
+  - psycopg2 (pip package C(psycopg2-binary); only when O(postgres_dsn) is used)
+  - the mcp.platform.node role installs it on the managed node; run the module with
+    C(ansible_python_interpreter=/opt/mcp-platform/venv/bin/python) (the venv the role creates)
 notes:
   - The responder must run on the host, reading C(<state_dir>/maintenance.json) and able to write
     C(<state_dir>) and O(gateway_dynamic_dir) (it enforces expiry).
@@ -231,9 +233,10 @@ msg:
 import getpass
 import os
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mcp.platform.plugins.module_utils import maintenance
 from ansible_collections.mcp.platform.plugins.module_utils import postgres_ha
+from ansible_collections.mcp.platform.plugins.module_utils.node_requirements import missing_library_msg
 
 
 class _Postgres:
@@ -281,7 +284,7 @@ def main():
     p = module.params
     dsn = p["postgres_dsn"]
     if dsn and not postgres_ha.HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib("psycopg2"), exception=str(postgres_ha.PSYCOPG2_IMPORT_ERROR))
+        module.fail_json(msg=missing_library_msg("psycopg2", reason="for postgres_dsn"), exception=str(postgres_ha.PSYCOPG2_IMPORT_ERROR))
     dynamic_dir = p["gateway_dynamic_dir"] or os.path.join(p["state_dir"], "gateway", "dynamic")
     gateway = dict(dynamic_dir=dynamic_dir, responder_url=p["responder_url"], service_provider=p["service_provider"],
                    http_entrypoint=p["http_entrypoint"], tls_entrypoint=p["tls_entrypoint"] or "", priority=p["priority"])

@@ -34,7 +34,9 @@ description:
 author:
   - mcp.platform maintainers (@mcp-platform)
 requirements:
-  - docker (the Docker SDK for Python) on the machine running the module
+  - docker (the Docker SDK for Python) >= 7.1 (older releases fail with requests >= 2.32)
+  - the mcp.platform.node role installs it on the managed node; run the module with
+    C(ansible_python_interpreter=/opt/mcp-platform/venv/bin/python) (the venv the role creates)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -232,9 +234,10 @@ seconds:
 import math
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mcp.platform.plugins.module_utils.health_probes import DOCKER_API_VERSION
+from ansible_collections.mcp.platform.plugins.module_utils.node_requirements import missing_library_msg
 from ansible_collections.mcp.platform.plugins.module_utils.rollout import Rollout
 
 try:
@@ -328,7 +331,7 @@ def main():
     if problem:
         module.fail_json(msg="%s %s" % problem, option=problem[0])
     if not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_ERR)
+        module.fail_json(msg=missing_library_msg("docker"), exception=DOCKER_ERR)
     p["inventory_host"] = p["inventory_host"] or p["host_label"]
     p["version"] = p["version"].strip()
     p["env"] = dict((k, "" if v is None else str(v)) for k, v in (p["env"] or {}).items())
