@@ -1,4 +1,4 @@
-"""daily_check.yml against the lab: the real effect on the report, and each fault of issue 3."""
+"""daily_check.yml against the lab of real hosts: the real effect on the report, each fault, a host lost."""
 import email
 import email.policy
 import glob
@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from conftest import LAB_DIR, ROOT, VENV_BIN, run_playbook
+from conftest import LAB_DIR, adhoc_one, host_path, pg_roles, run_playbook, wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -29,27 +29,18 @@ def rows(report, host):
     return {c["name"]: c for c in h["checks"]}
 
 
-def adhoc(module, args):
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".build", "collections"),
-               ANSIBLE_PYTHON_INTERPRETER=os.path.join(VENV_BIN, "python"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
-    res = subprocess.run([os.path.join(VENV_BIN, "ansible"), "localhost", "-m", module, "-a", json.dumps(args)],
-                         env=env, cwd="/", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
-    out = json.loads(res.stdout[res.stdout.index("{"):])
-    return out["plays"][0]["tasks"][0]["hosts"]["localhost"]
-
-
 @pytest.fixture(scope="module")
 def backup_prefix(lab, tmp_path_factory):
-    """A real, verified backup set in the lab's S3 store, under a prefix of this test module."""
+    """A real, verified backup set in the lab's S3 store, under a prefix of this test module. Made from the
+    controller (S3 only: the folder backed up is the controller's own), as an AWX job without hosts would."""
     prefix = "test-daily-check-%s" % uuid.uuid4().hex[:8]
     src = tmp_path_factory.mktemp("cfg")
     (src / "platform.env").write_text("VERSION=1.0.0\n")
-    s3 = dict(target="s3", s3_endpoint_url="http://127.0.0.1:%d" % lab["lab_s3_port"], s3_bucket=lab["lab_s3_bucket"],
+    s3 = dict(target="s3", s3_endpoint_url=lab["s3_endpoint"], s3_bucket=lab["lab_s3_bucket"],
               s3_prefix=prefix, s3_access_key=lab["lab_s3_access_key"], s3_secret_key=lab["lab_s3_secret_key"])
-    made = adhoc("mcp.platform.mcp_backup", dict(s3, state="present", components=["config"], config_paths=[str(src)]))
+    made = adhoc_one("mcp.platform.mcp_backup", dict(s3, state="present", components=["config"], config_paths=[str(src)]))
     assert made.get("changed") and not made.get("failed"), made
-    verified = adhoc("mcp.platform.mcp_backup", dict(s3, state="verified", backup_id=made["set_id"]))
+    verified = adhoc_one("mcp.platform.mcp_backup", dict(s3, state="verified", backup_id=made["set_id"]))
     assert not verified.get("failed"), verified
     return prefix
 
@@ -71,6 +62,10 @@ def test_healthy_lab_is_all_green_with_every_report(lab, tmp_path, backup_prefix
     assert len([n for n in r if n.startswith("replica/")]) == 2 * len(lab["lab_services"])
     assert {c["step"] for c in report["hosts"][0]["checks"]} == {1, 2, 3, 4, 5, 6, 7}
     assert "days left" in r["tls %s:%d" % (lab["lab_hosts"]["mcp-1"], lab["lab_gateway_https_port"])]["reason"]
+    # every host reported what it sees itself: its own engine's replicas, bound to its own address
+    for host in ("mcp-2", "mcp-3"):
+        replicas = [c for n, c in rows(report, host).items() if n.startswith("replica/")]
+        assert replicas and all(c["name"].startswith("replica/%s-" % host) for c in replicas)
     assert r["backup"]["status"] == "ok" and "h old" in r["backup"]["reason"]
     # the terminal summary: one line per host
     assert "3 hosts: 3 ok, 0 warn, 0 crit, 0 unknown" in res.stdout
@@ -95,9 +90,8 @@ def test_healthy_lab_is_all_green_with_every_report(lab, tmp_path, backup_prefix
     assert any(p.get_filename() and p.get_filename().endswith(".json") for p in msg.walk())
 
 
-def test_stopped_replica_makes_only_its_checks_crit(lab, tmp_path, docker_client):
-    wanted = ["io.mcp-platform.host=mcp-2", "io.mcp-platform.service=git", "io.mcp-platform.replica=1"]
-    ctr = docker_client.containers.list(all=True, filters={"label": wanted})[0]
+def test_stopped_replica_makes_only_its_checks_crit(lab, tmp_path, engines):
+    ctr = list(engines.containers("mcp-2", service="git", replica="1").values())[0]
     name = ctr.name
     ctr.stop(timeout=5)
     try:
@@ -121,8 +115,9 @@ def test_stopped_replica_makes_only_its_checks_crit(lab, tmp_path, docker_client
 
 
 def test_gateway_certificate_expiring_in_five_days(lab, tmp_path):
-    tls = os.path.join(LAB_DIR, "hosts", "mcp-3", "etc", "mcp", "tls")
-    dyn = os.path.join(LAB_DIR, "hosts", "mcp-3", "var", "lib", "mcp", "gateway", "dynamic", "tls.yml")
+    # the host's own /etc/mcp/tls and the gateway's dynamic folder, written from the controller (the lab's view)
+    tls = host_path("mcp-3", "/etc/mcp/tls")
+    dyn = host_path("mcp-3", "/var/lib/mcp/gateway/dynamic/tls.yml")
     crt, key = os.path.join(tls, "gateway.crt"), os.path.join(tls, "gateway.key")
     saved = {p: open(p, "rb").read() for p in (crt, key)}
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", crt,
@@ -151,17 +146,14 @@ def test_gateway_certificate_expiring_in_five_days(lab, tmp_path):
             f.write(dyn_text)
 
 
-def test_postgres_primary_stopped_is_crit(lab, tmp_path):
-    datadir = os.path.join(LAB_DIR, "pg", "primary")
-    pg_ctl = "/usr/lib/postgresql/15/bin/pg_ctl"
-    subprocess.run(["runuser", "-u", "postgres", "--", pg_ctl, "-D", datadir, "-m", "fast", "-w", "stop"], check=True,
-                   capture_output=True)
+def test_postgres_primary_stopped_is_crit(lab, tmp_path, lab_host):
+    primary = [n for n, r in pg_roles().items() if r == "primary"][0]
+    pg_ctl = ["runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_ctl", "-D", "/var/lib/postgresql/15/main"]
+    lab_host.execute(primary, pg_ctl + ["-m", "fast", "-w", "stop"])
     try:
         _res, report = daily_check(tmp_path, "--limit", "mcp-1,localhost")
     finally:
-        subprocess.run(["runuser", "-u", "postgres", "--", pg_ctl, "-D", datadir, "-o",
-                        "-p %d" % lab["lab_postgres_primary_port"], "-l", os.path.join(LAB_DIR, "pg", "primary.log"),
-                        "-w", "start"], check=True, capture_output=True)
+        lab_host.execute(primary, pg_ctl + ["-l", "/var/log/postgresql/postgresql.log", "-w", "start"])
     row = rows(report, "mcp-1")["postgres"]
     assert row["status"] == "crit", row
     assert lab["lab_db_password"] not in json.dumps(report)
@@ -180,13 +172,15 @@ def test_no_secret_in_verbose_output(lab, tmp_path):
     assert lab["lab_s3_secret_key"] not in res.stdout
 
 
-def _health(args):
-    return adhoc("mcp.platform.mcp_health", args)
+def _health(args, host="mcp-1"):
+    """mcp_health run on an MCP host over SSH, as the daily check runs it (its engine and network are the host's)."""
+    return adhoc_one("mcp.platform.mcp_health", args, host=host)
 
 
-def test_mcp_check_crit_when_health_200_but_handshake_fails(lab, docker_client):
+def test_mcp_check_crit_when_health_200_but_handshake_fails(lab, engines):
     image = "%s/mcp-platform/git:0.9.0-broken-mcp" % lab["registry"]
-    ctr = docker_client.containers.run(image, detach=True, ports={"8080/tcp": ("127.0.0.1", None)},
+    addr = lab["hosts"]["mcp-1"]
+    ctr = engines["mcp-1"].containers.run(image, detach=True, ports={"8080/tcp": (addr, None)},
                                        labels={"io.mcp-platform.lab": "true", "io.mcp-platform.test": "broken-mcp"},
                                        name="lab-test-broken-mcp-%s" % uuid.uuid4().hex[:6])
     try:
@@ -198,7 +192,7 @@ def test_mcp_check_crit_when_health_200_but_handshake_fails(lab, docker_client):
                 port = ports[0]["HostPort"]
                 break
             time.sleep(0.1)
-        base = "http://127.0.0.1:%s" % port
+        base = "http://%s:%s" % (addr, port)
         out = _health({"checks": [{"name": "health", "type": "http", "url": base + "/health"},
                                   {"name": "mcp", "type": "mcp", "url": base + "/mcp"}],
                        "wait": True, "wait_timeout": 15, "fail_on": "never"})
@@ -209,19 +203,19 @@ def test_mcp_check_crit_when_health_200_but_handshake_fails(lab, docker_client):
         ctr.remove(force=True)
 
 
-def test_wait_succeeds_for_a_late_replica_and_times_out_without_one(lab, docker_client):
+def test_wait_succeeds_for_a_late_replica_and_times_out_without_one(lab, engines):
     svc = "waittest%s" % uuid.uuid4().hex[:6]
     image = "%s/mcp-platform/filesystem:%s" % (lab["registry"], lab["lab_initial_version"])
     labels = {"io.mcp-platform.lab": "true", "io.mcp-platform.managed": "true", "io.mcp-platform.service": svc,
               "io.mcp-platform.host": "lab-test"}
-    check = {"name": "late", "type": "container", "docker_host": lab["docker_host"], "service": svc,
-             "platform_host": "lab-test", "min_replicas": 1}
+    # the module's default engine address is the host's own (unix:///var/run/docker.sock)
+    check = {"name": "late", "type": "container", "service": svc, "platform_host": "lab-test", "min_replicas": 1}
     started = []
 
     def start_late():
         time.sleep(5)
-        started.append(docker_client.containers.run(image, detach=True, labels=labels, name=svc,
-                                                    ports={"8080/tcp": ("127.0.0.1", None)}))
+        started.append(engines["mcp-1"].containers.run(image, detach=True, labels=labels, name=svc,
+                                                       ports={"8080/tcp": (lab["hosts"]["mcp-1"], None)}))
 
     t = threading.Thread(target=start_late)
     t.start()
@@ -240,3 +234,37 @@ def test_wait_succeeds_for_a_late_replica_and_times_out_without_one(lab, docker_
                    "interval": 1})
     assert out.get("failed") and 4 <= time.time() - t0 < 30
     assert "late" in out["msg"] and "memory" not in out["msg"].split("unhealthy", 1)[-1]
+
+
+def test_a_killed_host_is_reported_unreachable_and_the_others_complete(lab, tmp_path, lab_host):
+    """mcp-2 is gone (every process killed, its address silent): the report names it crit with the reason,
+    mcp-1 and mcp-3 are checked in full, and the run exits non-zero."""
+    lab_host.kill("mcp-2")
+    report_dir = tmp_path / "reports"
+    t0 = time.time()
+    res = run_playbook("daily_check.yml", "-e", "daily_check_report_dir=%s" % report_dir, check=False)
+    took = time.time() - t0
+    assert res.returncode != 0, res.stdout[-3000:]
+    with open(report_dir / "latest.json") as f:
+        report = json.load(f)
+    assert report["status"] == "crit"
+    lost = rows(report, "mcp-2")
+    assert list(lost) == ["reachable"], lost
+    assert lost["reachable"]["status"] == "crit"
+    assert "unreachable" in lost["reachable"]["reason"] and lab["hosts"]["mcp-2"] in lost["reachable"]["reason"]
+    for host in ("mcp-1", "mcp-3"):
+        r = rows(report, host)
+        assert {c["step"] for c in r.values()} == {1, 2, 3, 4, 5, 6, 7}, host
+        assert all(r["gateway/%s" % s]["status"] == "ok" for s in lab["lab_services"]), host
+    assert "3 hosts: 0 ok" not in report["summary"] and "1 crit" in report["summary"]
+    assert took < 90, "a lost host must not stall the check (%.0f s)" % took
+    lab_host.boot("mcp-2")
+
+    def serving():
+        import urllib.request
+        try:
+            with urllib.request.urlopen("http://%s:8080/mcp/git/health" % lab["hosts"]["mcp-2"], timeout=3) as r:
+                return r.status == 200
+        except OSError:
+            return False
+    wait_until(serving, timeout=90, what="mcp-2 serving again after its boot")
