@@ -56,6 +56,8 @@ def psql(address, sql, db="postgres", user="postgres", password=ADMIN_PW):
 
 def init_primary(name):
     log("%s: initdb (PostgreSQL %s)" % (name, CFG["lab_pg_major"]))
+    lab_hosts.execute(name, ["install", "-d", "-o", "postgres", "-g", "postgres", "-m", "755", "/var/lib/postgresql",
+                             os.path.dirname(PG_DATA)])
     lab_hosts.execute(name, ["install", "-d", "-o", "postgres", "-g", "postgres", "-m", "700", PG_DATA])
     as_postgres(name, ["sh", "-c", "umask 077; printf '%s\\n' \"$0\" > /tmp/pw && " + PG_BIN + "/initdb -D " + PG_DATA +
                        " -U postgres -k -E UTF8 --locale=C.UTF-8 --auth-local=peer --auth-host=scram-sha-256 --pwfile=/tmp/pw"
@@ -68,6 +70,8 @@ def init_primary(name):
 
 def init_replica(name, primary_address):
     log("%s: pg_basebackup from %s (streaming replica)" % (name, primary_address))
+    lab_hosts.execute(name, ["install", "-d", "-o", "postgres", "-g", "postgres", "-m", "755", "/var/lib/postgresql",
+                             os.path.dirname(PG_DATA)])
     lab_hosts.execute(name, ["install", "-d", "-o", "postgres", "-g", "postgres", "-m", "700", PG_DATA])
     # -R writes primary_conninfo with the password it connected with: the replica reconnects by itself
     as_postgres(name, ["env", "PGPASSWORD=" + ADMIN_PW, PG_BIN + "/pg_basebackup", "-h", primary_address, "-U", "postgres",

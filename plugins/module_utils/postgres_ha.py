@@ -566,7 +566,9 @@ class Runner:
         self.env = env or {}
         self.log = []
 
-    def run(self, argv, check=True, extra_env=None, timeout=600, secrets=()):
+    def run(self, argv, check=True, extra_env=None, timeout=600, secrets=(), detach=False):
+        """``detach``: for a command that leaves a daemon behind (pg_ctl start). The daemon gets its own session and
+        no stdin, so the end of the connection that ran the module (an SSH session, sudo's pty) does not end it."""
         env = dict(os.environ)
         env.update(self.env)
         env.update(extra_env or {})
@@ -579,6 +581,8 @@ class Runner:
                 env["HOME"] = pw.pw_dir
                 env["USER"] = env["LOGNAME"] = self.os_user
         t0 = time.monotonic()
+        if detach:
+            kwargs.update(start_new_session=True, stdin=subprocess.DEVNULL)
         proc = subprocess.run(argv, cwd="/", env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               timeout=timeout, check=False, **kwargs)
         out = proc.stdout.decode("utf-8", "replace")
@@ -650,6 +654,17 @@ def _pg_running(runner, bin_dir, data_dir):
     return rc == 0
 
 
+def _wait_follows(node_dsn, source_dsn, deadline, timeout):
+    """The node's receiver state once it streams from the source; None when the deadline passes first."""
+    while True:
+        rstate = receiver_state(node_dsn, timeout)
+        if follows(rstate, source_dsn):
+            return rstate
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.2)
+
+
 def rejoin(node_dsn, source_dsn, data_dir, port, bin_dir="/usr/lib/postgresql/15/bin", os_user="postgres",
            log_file=None, allow_reclone=False, replication_conninfo=None, wait_seconds=120, timeout=5,
            check_mode=False):
@@ -713,14 +728,35 @@ def rejoin(node_dsn, source_dsn, data_dir, port, bin_dir="/usr/lib/postgresql/15
         raise HAError("cannot rejoin %s: %s; set allow_reclone=true to clone it afresh with pg_basebackup"
                       % (data_dir, prereq.get("reason")))
     running = _pg_running(runner, bin_dir, data_dir)
-    plan = (["stop"] if running else []) + [method, "start", "wait_streaming"]
+    # A stopped standby (standby.signal), e.g. a rejoin interrupted after its rewind whose start failed, is first
+    # started as it is: if it streams from the source, that is the rejoin. Rewinding it again would fail (a rewound
+    # target left "in archive recovery" was not shut down cleanly). If it does not stream, it is stopped and rewound.
+    resumable = not running and os.path.exists(os.path.join(data_dir, "standby.signal")) and state != "in production"
+    plan = (["stop"] if running else []) + (["resume"] if resumable else []) + [method, "start", "wait_streaming"]
     if check_mode:
         result.update(changed=True, method=method, steps=plan,
                       msg="would rejoin %s to %s by %s (steps: %s)" % (data_dir, describe_dsn(source_dsn), method, ", ".join(plan)))
         return result
 
     pg_ctl = os.path.join(bin_dir, "pg_ctl")
+    start_argv = [pg_ctl, "-D", data_dir, "-o", "-p %d" % int(port), "-w", "-t", str(int(wait_seconds))]
+    if log_file:
+        start_argv += ["-l", log_file]
+    start_argv.append("start")
     steps = []
+    if resumable:
+        rc, _out, err = runner.run(start_argv, check=False, secrets=secrets, detach=True)
+        rstate = _wait_follows(node_dsn, source_dsn, time.monotonic() + min(wait_seconds, 20), timeout) if rc == 0 else None
+        if rstate:
+            result["commands"] = runner.log
+            result.update(changed=True, method="resume", steps=["resume", "streaming"], timeline=rstate["timeline"],
+                          duration=round(time.monotonic() - started, 3),
+                          msg="%s rejoined as a replica of %s by resume (started as the standby it already was)"
+                          % (data_dir, describe_dsn(source_dsn)))
+            return result
+        result["resume_error"] = mask((err or "started but did not stream from the source").strip()[-500:], secrets)
+        runner.run([pg_ctl, "-D", data_dir, "-m", "fast", "-w", "stop"], check=False, secrets=secrets)
+        steps.append("resume failed")
     if running:
         runner.run([pg_ctl, "-D", data_dir, "-m", "fast", "-w", "stop"], secrets=secrets)
         steps.append("stop")
@@ -756,20 +792,12 @@ def rejoin(node_dsn, source_dsn, data_dir, port, bin_dir="/usr/lib/postgresql/15
         with open(auto, "a") as fh:
             fh.write("primary_conninfo = '%s'\n" % replication_conninfo.replace("'", "''"))
         steps.append("primary_conninfo")
-    argv = [pg_ctl, "-D", data_dir, "-o", "-p %d" % int(port), "-w", "-t", str(int(wait_seconds))]
-    if log_file:
-        argv += ["-l", log_file]
-    runner.run(argv + ["start"], secrets=secrets)
+    runner.run(start_argv, secrets=secrets, detach=True)
     steps.append("start")
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        rstate = receiver_state(node_dsn, timeout)
-        if follows(rstate, source_dsn):
-            break
-        if time.monotonic() > deadline:
-            raise HAError("%s started but does not stream from %s after %s s (receiver: %s)"
-                          % (data_dir, describe_dsn(source_dsn), wait_seconds, rstate))
-        time.sleep(0.2)
+    rstate = _wait_follows(node_dsn, source_dsn, time.monotonic() + wait_seconds, timeout)
+    if not rstate:
+        raise HAError("%s started but does not stream from %s after %s s (receiver: %s)"
+                      % (data_dir, describe_dsn(source_dsn), wait_seconds, receiver_state(node_dsn, timeout)))
     steps.append("streaming")
     result["commands"] = runner.log
     result.update(changed=True, steps=steps, timeline=rstate["timeline"], duration=round(time.monotonic() - started, 3),

@@ -284,7 +284,9 @@ duration:
   returned: success
   type: float
 method:
-  description: How the node was rejoined (V(rewind) or V(reclone)); null when nothing was done.
+  description: >-
+    How the node was rejoined: V(rewind), V(reclone), or V(resume) (a rejoin interrupted after its rewind, only
+    started now); null when nothing was done.
   returned: when state is rejoined
   type: str
 steps:

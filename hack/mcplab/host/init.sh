@@ -32,6 +32,8 @@ mcp)
 pg)
     install -d -o postgres -g postgres -m 2775 /run/postgresql
     install -d -o postgres -g postgres -m 755 /var/log/postgresql
+    # as the Debian package leaves them: the server's user owns its folders (server logs may go next to the cluster)
+    install -d -o postgres -g postgres -m 755 /var/lib/postgresql "$(dirname "$LAB_PGDATA")"
     if [ -f "$LAB_PGDATA/PG_VERSION" ]; then
         runuser -u postgres -- "$LAB_PGBIN/pg_ctl" -D "$LAB_PGDATA" -l /var/log/postgresql/postgresql.log -w -t 60 start \
             >>"$S/logs/postgres.log" 2>&1

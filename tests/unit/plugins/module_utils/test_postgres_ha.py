@@ -467,6 +467,28 @@ def test_lag_gate_refuses_then_force():
 
 
 @needs_pg
+def test_rejoin_resumes_a_rejoin_interrupted_after_its_rewind():
+    """The rewind ran (standby.signal written, cluster 'in archive recovery') but the node never started: a rerun
+    starts it instead of rewinding again (which fails: the target was not shut down cleanly)."""
+    c = Cluster()
+    try:
+        c.primary.stop()
+        assert ha.promote(c.primary.dsn, c.replica.dsn, fenced=True)["changed"]
+        c.replica.sql("CHECKPOINT")
+        as_pg([PGBIN + "/pg_rewind", "--target-pgdata=" + c.primary.data, "--source-server=" + c.replica.dsn, "-R"])
+        assert os.path.exists(os.path.join(c.primary.data, "standby.signal")) and not c.primary.running()
+        plan = ha.rejoin(c.primary.dsn, c.replica.dsn, c.primary.data, c.primary.port, bin_dir=PGBIN,
+                         os_user="postgres", log_file=c.primary.log, check_mode=True)
+        assert plan["steps"][0] == "resume", plan
+        res = ha.rejoin(c.primary.dsn, c.replica.dsn, c.primary.data, c.primary.port, bin_dir=PGBIN,
+                        os_user="postgres", log_file=c.primary.log, wait_seconds=60)
+        assert res["changed"] and res["method"] == "resume" and "rewind" not in res["steps"], res
+        assert c.primary.sql("SELECT status FROM pg_stat_wal_receiver") == [("streaming",)]
+    finally:
+        c.destroy()
+
+
+@needs_pg
 def test_reclone_when_rewind_impossible():
     """Old primary without wal_log_hints/checksums: refused unless allow_reclone, then cloned afresh."""
     c = Cluster()
