@@ -66,7 +66,7 @@ DEFAULT_RETRY_AFTER = 300
 SERVICE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_|~-]+$")
 
-DEFAULT_GATEWAY = dict(dynamic_dir=None, responder_url="http://127.0.0.1:28090", service_provider="docker",
+DEFAULT_GATEWAY = dict(dynamic_dir=None, responder_url="http://127.0.0.1:8090", service_provider="docker",
                        http_entrypoint="web", tls_entrypoint="websecure", priority=DEFAULT_PRIORITY)
 
 

@@ -111,7 +111,7 @@ options:
   responder_url:
     description: URL of the maintenance responder backend.
     type: str
-    default: http://127.0.0.1:28090
+    default: http://127.0.0.1:8090
   service_provider:
     description:
       - Traefik provider that defines the real services and their C(<service>-strip) middlewares
@@ -269,7 +269,7 @@ def main():
                 value=dict(type="str", required=True, no_log=True))),
             state_dir=dict(type="path", default="/var/lib/mcp"),
             gateway_dynamic_dir=dict(type="path"),
-            responder_url=dict(type="str", default="http://127.0.0.1:28090"),
+            responder_url=dict(type="str", default="http://127.0.0.1:8090"),
             service_provider=dict(type="str", default="docker", choices=["docker", "file"]),
             http_entrypoint=dict(type="str", default="web"),
             tls_entrypoint=dict(type="str", default="websecure"),
