@@ -57,8 +57,7 @@ install: venv
 # (the node role: its venv, PostgreSQL client, zstd) and deploy the platform on the MCP hosts.
 lab-up: venv install
 	$(BIN)/python hack/lab.py up
-	@t=$$SECONDS; $(PLAYBOOK) mcp.platform.node; echo "lab: node role on every host in $$((SECONDS - t)) s"
-	@t=$$SECONDS; $(PLAYBOOK) mcp.platform.deploy; echo "lab: platform deployed in $$((SECONDS - t)) s"
+	$(BIN)/python hack/lab.py provision
 
 lab-down:
 	@if test -x $(BIN)/python; then $(BIN)/python hack/lab.py down; else python3 hack/lab.py down; fi

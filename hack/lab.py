@@ -2,6 +2,7 @@
 """The local lab: a whole MCP Platform on this machine, its hosts real hosts reached over SSH.
 
     lab.py up [--only STEP ...]          build and start what is missing (idempotent; a half-up lab is completed)
+    lab.py provision                     the collection's node role on every host, then its deploy (installed tarball)
     lab.py down                          stop every host and daemon, remove the namespaces and rules it made
     lab.py status [--strict]             what runs where
     lab.py clean                         down, then remove the lab folder and the lab's images
@@ -34,7 +35,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from mcplab import hosts, images, infra, net, packages, postgres  # noqa: E402
+from mcplab import hosts, images, infra, net, packages, postgres, provision  # noqa: E402
 from mcplab.common import LAB, LabError, lab_hosts, log, path  # noqa: E402
 
 
@@ -81,6 +82,12 @@ def cmd_up(args):
     log("up in %.1fs; %s" % (time.time() - t0, "changed: " + ", ".join(changed) if changed else "nothing changed"))
     with open(path("run", "up.json"), "w") as f:
         json.dump({"changed": changed, "seconds": round(time.time() - t0, 1)}, f)
+
+
+def cmd_provision(args):
+    t0 = time.time()
+    provision.provision()
+    log("provisioned in %.1fs" % (time.time() - t0))
 
 
 def cmd_down(args):
@@ -193,6 +200,7 @@ def main():
     sub = p.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up")
     up.add_argument("--only", nargs="*", help="run only these steps")
+    sub.add_parser("provision")
     sub.add_parser("down")
     st = sub.add_parser("status")
     st.add_argument("--strict", action="store_true")
@@ -214,7 +222,7 @@ def main():
     os.makedirs(path("run"), exist_ok=True)
     os.makedirs(path("logs"), exist_ok=True)
     try:
-        {"up": cmd_up, "down": cmd_down, "status": cmd_status, "clean": cmd_clean, "host": cmd_host,
+        {"up": cmd_up, "provision": cmd_provision, "down": cmd_down, "status": cmd_status, "clean": cmd_clean, "host": cmd_host,
          "fault": cmd_fault}[args.cmd](args)
     except LabError as e:
         print("lab: ERROR: %s" % e, file=sys.stderr)

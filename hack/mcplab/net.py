@@ -108,23 +108,23 @@ def netns_exists(name):
     return os.path.exists(os.path.join("/run/netns", name))
 
 
-def check_free():
+def check_free(network=NETWORK, bridge=BRIDGE):
     """Refuse a lab network that overlaps an address or route the machine already uses elsewhere."""
     for link in ip_json("addr", "show"):
-        if link["ifname"] == BRIDGE:
+        if link["ifname"] == bridge:
             continue
         for a in link.get("addr_info", []):
             if a.get("family") != "inet":
                 continue
-            if ipaddress.ip_network("%s/%s" % (a["local"], a["prefixlen"]), strict=False).overlaps(NETWORK):
+            if ipaddress.ip_network("%s/%s" % (a["local"], a["prefixlen"]), strict=False).overlaps(network):
                 raise LabError("lab network %s overlaps address %s/%s on %s: set lab_network in "
-                               "inventories/lab/group_vars/all/lab.yml" % (NETWORK, a["local"], a["prefixlen"], link["ifname"]))
+                               "inventories/lab/group_vars/all/lab.yml" % (network, a["local"], a["prefixlen"], link["ifname"]))
     for route in ip_json("route", "show"):
         dst = route.get("dst")
-        if not dst or dst == "default" or route.get("dev") == BRIDGE:
+        if not dst or dst == "default" or route.get("dev") == bridge:
             continue
-        if ipaddress.ip_network(dst if "/" in dst else dst + "/32", strict=False).overlaps(NETWORK):
-            raise LabError("lab network %s overlaps route %s via %s" % (NETWORK, dst, route.get("dev")))
+        if ipaddress.ip_network(dst if "/" in dst else dst + "/32", strict=False).overlaps(network):
+            raise LabError("lab network %s overlaps route %s via %s" % (network, dst, route.get("dev")))
 
 
 # ---------------------------------------------------------------- bridge
