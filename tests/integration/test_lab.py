@@ -1,6 +1,7 @@
 """The lab is real: separate hosts over SSH, each part answering as the platform contract says, faults on demand."""
 import asyncio
 import json
+import os
 import socket
 import time
 import urllib.request
@@ -213,3 +214,36 @@ def test_a_killed_host_is_gone_and_comes_back_serving(lab, lab_host, engines):
     wait_until(serving, timeout=60, what="mcp-3's gateway serving git again")
     engines._clients.pop("mcp-3", None)
     assert all(c.status == "running" for c in engines.containers("mcp-3").values())
+
+
+def test_lab_refuses_an_address_or_namespace_it_does_not_own(lab):
+    """Faults of the lab itself end in one line naming the cause, and nothing of another's is touched."""
+    import ipaddress
+    import subprocess
+    from mcplab import net
+    from mcplab.common import LabError
+    other = ipaddress.ip_network("10.232.77.0/24")
+    subprocess.run(["ip", "link", "add", "mlabtest0", "type", "veth", "peer", "name", "mlabtest1"], check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", "10.232.77.5/24", "dev", "mlabtest0"], check=True)
+        with pytest.raises(LabError, match="overlaps address 10.232.77.5/24 on mlabtest0"):
+            net.check_free(other, bridge="mlabnone0")
+    finally:
+        subprocess.run(["ip", "link", "del", "mlabtest0"], check=False)
+    net.check_free()  # the lab's own network is only on its own bridge
+    subprocess.run(["ip", "netns", "add", "mcplab-ghost"], check=True)
+    try:
+        with pytest.raises(LabError, match="ghost: network namespace mcplab-ghost already exists and is not this lab's"):
+            net.create_netns("ghost", "10.231.0.250")
+        assert os.path.exists("/run/netns/mcplab-ghost")  # left alone
+    finally:
+        subprocess.run(["ip", "netns", "del", "mcplab-ghost"], check=False)
+
+
+def test_a_module_without_its_libraries_names_the_package_and_the_role(lab):
+    """Under the host's system Python (no venv) a module says what is missing and what installs it."""
+    got = adhoc("mcp.platform.mcp_backup_info", {"target": "s3", "s3_bucket": lab["lab_s3_bucket"],
+                                                 "s3_endpoint_url": lab["s3_endpoint"]},
+                pattern="mcp-1", extra=["-e", "ansible_python_interpreter=/usr/bin/python3"])["mcp-1"]
+    assert got.get("failed"), got
+    assert "boto3" in got["msg"] and "mcp.platform.node" in got["msg"], got["msg"]
