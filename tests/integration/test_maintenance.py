@@ -3,13 +3,14 @@ read-only, survives a gateway restart, expiry lifts it, disable restores everyth
 
 The tests hold the fleet lock for the whole module (waiting for other operations to finish first) and run the
 playbook under it, so no other operation (a restore, an update) runs while the database is read-only.
-Every test leaves the lab as it found it: nothing in maintenance, the database writable.
+Every test leaves the lab as it found it: nothing in maintenance, the database writable, every gateway running.
+
+Where things are: the playbook's gateway work runs on each MCP host over SSH (its own /var/lib/mcp, read here
+through host_path), the read-only switch on the PostgreSQL primary (pg-1's address, from a host); the fleet lock is
+the controller's own file, so the fixture takes it there with the collection's own lock code.
 """
-import importlib.util
 import json
 import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -17,15 +18,10 @@ import uuid
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-HOSTS = ("mcp-1", "mcp-2", "mcp-3")
+from conftest import MCP_HOSTS, host_path, pg_dsn, pg_roles, wait_until
 
-
-def _lab_module():
-    spec = importlib.util.spec_from_file_location("mcp_lab_controller", os.path.join(ROOT, "hack", "lab.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+HOSTS = tuple(MCP_HOSTS)
+TRAEFIK = "/usr/local/bin/traefik"
 
 
 def get(url, timeout=3):
@@ -58,17 +54,54 @@ def wait_status(lab, service, code, hosts=HOSTS, timeout=10.0):
     return time.monotonic() - t0
 
 
-def db_connect(lab, port=None):
+def db_connect(lab):
+    """The application user on the current primary, from the controller."""
     import psycopg2
-    return psycopg2.connect(host="127.0.0.1", port=port or lab["lab_postgres_primary_port"], user=lab["lab_db_user"],
-                            password=lab["lab_db_password"], dbname=lab["lab_db_name"], connect_timeout=5)
+    primary = [n for n, r in pg_roles().items() if r == "primary"]
+    assert len(primary) == 1, pg_roles()
+    return psycopg2.connect(pg_dsn(primary[0], user=lab["lab_db_user"], dbname=lab["lab_db_name"]))
+
+
+def traefik_pids(lab_host, host):
+    """PIDs of the gateway (Traefik) among the host's own processes (its own PID namespace)."""
+    res = lab_host.execute(host, ["python3", "-c", "import os\nfor p in os.listdir('/proc'):\n"
+                                  "    try:\n        exe = os.readlink('/proc/%s/exe' % p)\n    except OSError:\n        continue\n"
+                                  "    if exe == '" + TRAEFIK + "':\n        print(p)"])
+    return [int(p) for p in res.stdout.split()]
+
+
+def start_gateway(lab_host, host):
+    """Start the host's Traefik the way its init does (same binary, static configuration and log)."""
+    lab_host.execute(host, ["sh", "-c", "setsid %s --configfile=/usr/local/lib/mcp-lab/traefik.yml "
+                                        ">>/run/mcp-lab/logs/traefik.log 2>&1 </dev/null &" % TRAEFIK])
+
+
+@pytest.fixture
+def gateway_restart(lab, lab_host):
+    """Restart one host's gateway process (stop it, wait until its port is closed, start it); it runs again afterwards."""
+    restarted = []
+
+    def restart(host):
+        pids = traefik_pids(lab_host, host)
+        assert len(pids) == 1, (host, pids)
+        restarted.append(host)
+        lab_host.execute(host, ["kill", str(pids[0])])
+        wait_until(lambda: get(gw(lab, host, "git"), timeout=1)[0] is None, timeout=20, what="%s's gateway stopped" % host)
+        start_gateway(lab_host, host)
+        new = wait_until(lambda: traefik_pids(lab_host, host), timeout=10, what="%s's gateway process started" % host)
+        assert new != pids
+    yield restart
+    for host in restarted:
+        if not traefik_pids(lab_host, host):
+            start_gateway(lab_host, host)
+        wait_until(lambda: get(gw(lab, host, "git"), timeout=2)[0] in (200, 503), timeout=30, what="%s's gateway answering" % host)
 
 
 @pytest.fixture(scope="module")
 def fleet_lock(lab):
     """Hold the fleet lock (waiting up to 10 min for other operations) while this module runs."""
     from ansible_collections.mcp.platform.plugins.module_utils import fleet_lock as fl
-    path = os.path.join(lab["lab_dir"], "fleet.lock")
+    path = os.path.join(lab["lab_dir"], "fleet.lock")  # mcp_fleet_lock_path of the lab inventory, on the controller
     owner = "pytest-maintenance-%s" % uuid.uuid4().hex[:8]
     deadline = time.time() + 600
     while True:
@@ -92,7 +125,7 @@ def maintenance(playbook, fleet_lock):
     run("-e", "action=disable")
 
 
-def test_enable_partial_maintenance_then_gateway_restart_then_disable(lab, maintenance):
+def test_enable_partial_maintenance_then_gateway_restart_then_disable(lab, maintenance, gateway_restart):
     message = "Planned maintenance %s" % uuid.uuid4().hex[:6]
     maintenance("-e", "action=enable", "-e", "services=filesystem,postgres", "-e", json.dumps({"message": message}),
                 "-e", "retry_after=120", "-e", "ttl=600")
@@ -121,16 +154,13 @@ def test_enable_partial_maintenance_then_gateway_restart_then_disable(lab, maint
     for host in HOSTS:
         assert host in out
     assert "SINCE" in out and "UNTIL" in out and "postgres" in out and "read-only" in out
-    with open(os.path.join(lab["lab_dir"], "hosts", "mcp-2", "var", "lib", "mcp", "metrics", "mcp_maintenance.prom")) as f:
+    with open(host_path("mcp-2", "/var/lib/mcp/metrics/mcp_maintenance.prom")) as f:
         prom = f.read()
     assert 'mcp_maintenance_active{host="mcp-2",service="filesystem"} 1' in prom
     assert 'mcp_maintenance_active{host="mcp-2",service="git"} 0' in prom
     assert 'mcp_maintenance_until_timestamp_seconds{host="mcp-2",service="filesystem"}' in prom
-    # Restart mcp-1's gateway: still in maintenance once it is back.
-    labmod = _lab_module()
-    labmod.stop_daemon("traefik-mcp-1")
-    subprocess.run([sys.executable, os.path.join(ROOT, "hack", "lab.py"), "up", "--only", "gateways"], check=True,
-                   env=dict(os.environ, MCP_LAB_DIR=lab["lab_dir"]), stdout=subprocess.DEVNULL)
+    # Restart mcp-1's gateway (the Traefik process on mcp-1): still in maintenance once it is back.
+    gateway_restart("mcp-1")
     wait_status(lab, "git", 200, hosts=("mcp-1",), timeout=30)
     code, _headers, body = get(gw(lab, "mcp-1", "filesystem"))
     assert code == 503 and message in body
@@ -149,7 +179,7 @@ def test_enable_partial_maintenance_then_gateway_restart_then_disable(lab, maint
 
 def test_expiry_lifts_maintenance(lab, maintenance):
     maintenance("-e", "action=enable", "-e", "services=git", "-e", json.dumps({"message": "short window"}), "-e", "ttl=20")
-    with open(os.path.join(lab["lab_dir"], "hosts", "mcp-1", "var", "lib", "mcp", "maintenance.json")) as f:
+    with open(host_path("mcp-1", "/var/lib/mcp/maintenance.json")) as f:
         until = json.load(f)["services"]["git"]["until_ts"]
     assert until > time.time(), "the playbook took longer than the window"
     wait_status(lab, "git", 503, timeout=2)
