@@ -104,6 +104,12 @@ class Engines:
         labels = ["io.mcp-platform.managed=true"] + ["io.mcp-platform.%s=%s" % kv for kv in filters.items()]
         return {c.name: c for c in self[host].containers.list(all=True, filters={"label": labels})}
 
+    def reset(self, host):
+        """Forget the host's client (after a reboot its engine is a new process on a new socket)."""
+        client = self._clients.pop(host, None)
+        if client:
+            client.close()
+
     def close(self):
         for c in self._clients.values():
             c.close()
@@ -188,6 +194,22 @@ class LabHost:
 
     def heal(self, host=None):
         lab_net.heal(HOSTS, host)
+
+    def wait_serving(self, host, timeout=90):
+        """Until every service answers 200 through the host's gateway (after a boot its init restarts them)."""
+        import urllib.request
+
+        def serving():
+            for svc in CFG["lab_services"]:
+                url = "http://%s:%d/mcp/%s/health" % (HOSTS[host]["address"], CFG["lab_gateway_http_port"], svc)
+                try:
+                    with urllib.request.urlopen(url, timeout=3) as r:
+                        if r.status != 200:
+                            return False
+                except OSError:
+                    return False
+            return True
+        wait_until(serving, timeout=timeout, what="%s serving every service through its gateway" % host)
 
     def repair(self):
         if self.faulted:
