@@ -1,7 +1,7 @@
 """Constant HTTP load through the lab's gateways, counting every failed request.
 
 Used by the rollout tests and by ``bench/update.py``: while an update, rollback or restart runs,
-each target URL (``http://<gateway>:28080/mcp/<service>/version`` from ``gateway_urls``) receives real
+each target URL (``http://<gateway>:8080/mcp/<service>/version`` from ``gateway_urls``) receives real
 HTTP GETs at a fixed rate, and every answer that is not 200 (or a connection error, a timeout) is
 counted as a failure with its cause and time.
 
@@ -9,11 +9,11 @@ counted as a failure with its cause and time.
 (that is how the gateway's health check learns to stop routing to it) while it still serves every
 real request, so GETs of ``/health`` through the gateway would count the drain signal as failures.
 
-Bounded: loopback addresses only, at most ``MAX_RATE`` requests per second per URL, at most
-``MAX_DURATION`` seconds, a fixed number of worker threads.
+Bounded: loopback and private addresses only (the lab's hosts are on a private bridge, 10.231.0.0/24), at most
+``MAX_RATE`` requests per second per URL, at most ``MAX_DURATION`` seconds, a fixed number of worker threads.
 
     python tests/integration/loadgen.py --duration 20 --rate 60 \
-        http://127.0.0.11:28080/mcp/filesystem/health http://127.0.0.11:28080/mcp/git/health
+        http://10.231.0.11:8080/mcp/filesystem/version http://10.231.0.11:8080/mcp/git/version
 """
 from __future__ import annotations
 
@@ -34,11 +34,13 @@ MAX_DURATION = 900      # seconds
 MAX_WORKERS_PER_URL = 8
 
 
-def _loopback(host: str) -> bool:
+def _allowed(host: str) -> bool:
+    """A loopback or private (non-global) address: never a host on the internet."""
     try:
-        return ipaddress.ip_address(host).is_loopback
+        addr = ipaddress.ip_address(host)
     except ValueError:
         return host == "localhost"
+    return addr.is_loopback or (addr.is_private and not addr.is_global and not addr.is_link_local and not addr.is_multicast)
 
 
 class LoadGen:
@@ -54,8 +56,8 @@ class LoadGen:
         self.targets = []
         for url in urls:
             parts = urlsplit(url)
-            if parts.scheme != "http" or not parts.hostname or not _loopback(parts.hostname):
-                raise ValueError("only http:// URLs on loopback addresses are allowed, got %r" % url)
+            if parts.scheme != "http" or not parts.hostname or not _allowed(parts.hostname):
+                raise ValueError("only http:// URLs on loopback or private addresses are allowed, got %r" % url)
             path = parts.path + ("?" + parts.query if parts.query else "")
             self.targets.append((url, parts.hostname, parts.port or 80, path or "/"))
         self.rate = float(rate)
@@ -153,7 +155,7 @@ class LoadGen:
                     "causes": dict(self.causes)}
 
 
-def gateway_urls(addresses, services, port=28080, path="version"):
+def gateway_urls(addresses, services, port=8080, path="version"):
     """Every ``http://<address>:<port>/mcp/<service>/<path>``."""
     return ["http://%s:%d/mcp/%s/%s" % (a, port, s, path) for a in addresses for s in services]
 

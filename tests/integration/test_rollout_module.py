@@ -1,4 +1,10 @@
-"""mcp_rollout on the lab's engine and gateway, with a fault halfway: the gateway's API goes missing.
+"""mcp_rollout on a lab host's engine and gateway, with a fault halfway: the gateway's API goes missing.
+
+The module runs ON the host (mcp-3), over SSH with become, under the node venv, through the lab inventory: like
+the update role's task. The host is the right place, not the controller: the engine is a unix socket on the host
+(unix:///var/run/docker.sock), the new replica is probed where it listens, and the gateway's API is the host's
+own; the controller reaches none of the engine except through the lab's bind mount, which no production
+controller has.
 
 The replacement of mcp-3's filesystem replicas starts, the first new replica becomes healthy and is routed by the
 real gateway, but the module cannot see the route (its gateway_admin_url answers nothing): it must stop at that
@@ -7,86 +13,67 @@ ran takes the half-done replica out (drained, so the load generator never sees a
 changes nothing. Check mode plans without touching anything.
 """
 import json
-import os
-import subprocess
 
 import pytest
 
-from conftest import LAB_DIR, ROOT, VENV_BIN
+from conftest import adhoc_one
 from loadgen import LoadGen, gateway_urls
 
 pytestmark = pytest.mark.lab
 
 HOST, SERVICE = "mcp-3", "filesystem"
+# the host's own engine, at its production path (the role default update_docker_host)
+DOCKER_HOST = "unix:///var/run/docker.sock"
 
 
 def run_module(args, check_mode=False):
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".build", "collections"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_FORCE_COLOR="0", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-               ANSIBLE_PYTHON_INTERPRETER=os.path.join(VENV_BIN, "python"), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default",
-               ANSIBLE_CALLBACK_RESULT_FORMAT="json", MCP_LAB_DIR=LAB_DIR)
-    env.pop("ANSIBLE_CONFIG", None)
-    argv = [os.path.join(VENV_BIN, "ansible"), "localhost", "-m", "mcp.platform.mcp_rollout", "-a", json.dumps(args)]
-    if check_mode:
-        argv.append("--check")
-    proc = subprocess.run(argv, cwd=os.path.join(ROOT, "tests"), env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=300, check=False)
-    out = proc.stdout
-    body = out[out.index("=> {") + 3:] if "=> {" in out else "{}"
-    return proc.returncode, out, json.JSONDecoder().raw_decode(body)[0]
+    """mcp.platform.mcp_rollout on HOST (from the installed collection): (failed, the result as JSON text, result)."""
+    res = adhoc_one("mcp.platform.mcp_rollout", args, host=HOST, check=check_mode)
+    return bool(res.get("failed") or res.get("unreachable")), json.dumps(res), res
 
 
-def slot_containers(docker_client):
-    flt = {"label": ["io.mcp-platform.managed=true", "io.mcp-platform.host=%s" % HOST, "io.mcp-platform.service=%s" % SERVICE]}
-    return {c.name: c for c in docker_client.containers.list(all=True, filters=flt)}
+def slot_containers(engines):
+    return engines.containers(HOST, service=SERVICE)
 
 
-def traefik_labels(s):
-    return {
-        "traefik.enable": "true",
-        "traefik.http.routers.%s.rule" % s: "PathPrefix(`/mcp/%s`)" % s,
-        "traefik.http.routers.%s.entrypoints" % s: "web",
-        "traefik.http.routers.%s.middlewares" % s: "%s-strip" % s,
-        "traefik.http.routers.%s.service" % s: s,
-        "traefik.http.middlewares.%s-strip.stripprefix.prefixes" % s: "/mcp/%s" % s,
-        "traefik.http.services.%s.loadbalancer.server.port" % s: "8080",
-        "traefik.http.services.%s.loadbalancer.healthcheck.path" % s: "/health",
-        "traefik.http.services.%s.loadbalancer.healthcheck.interval" % s: "1s",
-        "traefik.http.services.%s.loadbalancer.healthcheck.timeout" % s: "1s",
-    }
+def gateway_labels(container):
+    """The routing labels the deployed replica carries (from the gateway_labels filter): a new replica routed alike."""
+    return {k: v for k, v in container.labels.items() if k.startswith("traefik.")}
 
 
-def test_gateway_api_lost_halfway_then_recovered(lab, docker_client):
-    before = slot_containers(docker_client)
+def test_gateway_api_lost_halfway_then_recovered(lab, engines):
+    before = slot_containers(engines)
     assert len(before) == 2 and all(c.status == "running" for c in before.values())
     running = {c.labels["io.mcp-platform.version"] for c in before.values()}
     assert len(running) == 1
     old = running.pop()
+    labels = gateway_labels(sorted(before.values(), key=lambda c: c.name)[0])
+    assert labels, "the deployed replicas carry no traefik labels"
     new = "1.1.0" if old == "1.0.0" else "1.0.0"
     address = lab["lab_hosts"][HOST]
-    args = {"docker_host": lab["docker_host"], "host_label": HOST, "version": new, "replicas": 2,
+    args = {"docker_host": DOCKER_HOST, "host_label": HOST, "version": new, "replicas": 2,
             "services": [{"name": SERVICE, "image": "%s/mcp-platform/%s:%s" % (lab["registry"], SERVICE, new),
-                          "labels": traefik_labels(SERVICE)}],
+                          "labels": labels}],
             "bind_address": address, "env": {"DATABASE_URL": "postgresql://mcp:Hunter2Secret@127.0.0.1:1/mcp"},
             "gateway_admin_url": "http://%s:1" % address, "route_timeout": 3, "stop_timeout": 10}
 
     # check mode: the plan, and nothing touched
-    rc, out, res = run_module(args, check_mode=True)
-    assert rc == 0, out[-3000:]
+    failed, out, res = run_module(args, check_mode=True)
+    assert not failed, out[-3000:]
     assert res["changed"] is True
     assert [(s["service"], s["replica"], s["todo"]) for s in res["plan"]] == [(SERVICE, 1, True), (SERVICE, 2, True)]
-    assert sorted(slot_containers(docker_client)) == sorted(before)
+    assert sorted(slot_containers(engines)) == sorted(before)
 
     gen = LoadGen(gateway_urls([address], [SERVICE], lab["lab_gateway_http_port"]), rate=30.0, max_duration=300,
                   workers_per_url=3).start()
     try:
         # the gateway's API answers nothing: the first new replica is healthy but its route cannot be confirmed
-        rc, out, res = run_module(args)
-        assert rc != 0
+        failed, out, res = run_module(args)
+        assert failed
         assert "%s, service %s replica 1 at %s: check 'gateway route' failed" % (HOST, SERVICE, new) in res["msg"], out[-3000:]
         assert res["failed_checks"] == ["gateway route"]
         assert "Hunter2Secret" not in out
-        during = slot_containers(docker_client)
+        during = slot_containers(engines)
         half = "%s-%s-1-v%s" % (HOST, SERVICE, new)
         assert sorted(during) == sorted(list(before) + [half])      # replica 2 was not started
         for name in before:                                          # the old replicas were not touched
@@ -96,18 +83,18 @@ def test_gateway_api_lost_halfway_then_recovered(lab, docker_client):
         args_back = dict(args, version=old, gateway_admin_url="http://%s:%d" % (address, lab["lab_gateway_admin_port"]),
                          route_timeout=30,
                          services=[{"name": SERVICE, "image": "%s/mcp-platform/%s:%s" % (lab["registry"], SERVICE, old),
-                                    "labels": traefik_labels(SERVICE)}])
-        rc, out, res = run_module(args_back)
-        assert rc == 0, out[-3000:]
+                                    "labels": labels}])
+        failed, out, res = run_module(args_back)
+        assert not failed, out[-3000:]
         assert res["changed"] is True
         assert [r["name"] for r in res["replaced"][0]["retired"]] == [half]
         assert res["replaced"][0]["retired"][0]["drained"] is True
     finally:
         stats = gen.stop()
-    after = slot_containers(docker_client)
+    after = slot_containers(engines)
     assert {n: c.id for n, c in after.items()} == {n: c.id for n, c in before.items()}
     assert stats["requests"] > 50
     assert stats["failed"] == 0, stats["failures"][:5]
 
-    rc, out, res = run_module(args_back)
-    assert rc == 0 and res["changed"] is False and res["replaced"] == [], out[-2000:]
+    failed, out, res = run_module(args_back)
+    assert not failed and res["changed"] is False and res["replaced"] == [], out[-2000:]
