@@ -142,13 +142,27 @@ def test_primary_lost_by_the_controller_and_one_host_is_refused_a_minority_is_no
     assert role("pg-2") == "replica" and database_urls(lab) == before
 
 
-def test_primary_cut_off_from_everyone_is_promoted_with_the_rto(lab, failover, lab_host, engines):
+def test_primary_cut_off_from_everyone_is_promoted_even_with_an_mcp_host_down(lab, failover, lab_host, engines):
+    """pg-1 is isolated and mcp-3 is down too (one rack lost): 3 of 4 vantage points see the primary down (mcp-3 could
+    not be asked), so pg-2 is promoted, the reachable hosts are repointed, and the run fails naming mcp-3. Once mcp-3
+    is back, a rerun repoints it without promoting again."""
     lab_host.isolate("pg-1")
-    res = failover("-e", "action=failover", "-e", "failover_connect_timeout=2")
+    lab_host.kill("mcp-3")
+    res = failover("-e", "action=failover", "-e", "failover_connect_timeout=2", check=False)
+    assert res.returncode != 0
     rto = float(re.search(r"RTO: ([0-9.]+) s", res.stdout).group(1))
     assert rto > 0
-    assert "4 of 4 vantage points report the primary down" in res.stdout
+    assert "3 of 4 vantage points report the primary down" in res.stdout, res.stdout[-3000:]
+    assert "could not be asked: mcp-3" in res.stdout
+    assert "mcp-3: UNREACHABLE (or failed before the vote), not repointed" in res.stdout
+    assert "mcp-3 could not be reached" in res.stdout and "rerun failover.yml once back" in res.stdout
     pg("pg-2", "create table if not exists failover_probe (x int); insert into failover_probe values (1)", fetch=False)
+    urls = database_urls(lab)
+    assert on("pg-2") in urls["mcp-1"] and on("pg-2") in urls["mcp-2"] and on("pg-1") in urls["mcp-3"]
+    lab_host.boot("mcp-3")
+    engines.reset("mcp-3")
+    again = failover("-e", "action=failover", "-e", "failover_connect_timeout=2")
+    assert "already a primary" in again.stdout
     assert all(on("pg-2") in u for u in database_urls(lab).values())
     assert all(u and on("pg-2") in u for u in container_urls(engines).values())
     assert set(gateway_codes(lab).values()) == {200}
