@@ -169,7 +169,7 @@ def test_primary_cut_off_from_everyone_is_promoted_even_with_an_mcp_host_down(la
     pg("pg-2", "drop table failover_probe", fetch=False)
 
 
-def test_failover_of_a_killed_primary_then_rerun_and_a_second_run_refused(lab, engines, failover, fleet_lock, lab_host):
+def test_failover_of_a_killed_primary_then_rerun_and_a_second_run_refused(lab, engines, failover, fleet_lock, lab_host, playbook):
     """pg-1's host dies (every process at once): promoted, repointed everywhere, a rerun changes nothing."""
     before = database_urls(lab)
     lab_host.kill("pg-1")
@@ -194,6 +194,17 @@ def test_failover_of_a_killed_primary_then_rerun_and_a_second_run_refused(lab, e
     again = failover("-e", "action=failover")
     assert set(recap_changed(again.stdout).values()) == {0}, again.stdout[-3000:]
     assert "already a primary" in again.stdout
+    # Everything after the failover uses the database platform.env names now: a backup dumps the new primary
+    # (the inventory's mcp_database_url still names pg-1, which is dead).
+    prefix = "test-failover-%s" % uuid.uuid4().hex[:8]
+    reports = os.path.join(LAB_DIR, "itest-reports", prefix)
+    os.makedirs(reports)
+    playbook("backup.yml", "-e", "backup_s3_prefix=%s" % prefix, "-e", "mcp_report_dir=%s" % reports,
+             "-e", "fleet_lock_wait=0", "-e", "mcp_fleet_lock_path=%s" % os.path.join(reports, "lock"))
+    with open(os.path.join(reports, "last_backup.json")) as f:
+        record = json.load(f)
+    assert record["status"] == "success" and record["platform"]["verified"] is True, record
+    assert "postgres" in record["platform"]["components"]
     pg("pg-2", "drop table failover_probe", fetch=False)
 
 
