@@ -1,49 +1,51 @@
 #!/usr/bin/env python3
-"""Issue 5 timings on the lab (prints, asserts nothing), then puts the lab back.
+"""Issue 5 timings on the lab of real hosts (prints, asserts nothing), then puts the lab back.
 
-* maintenance latency: maintenance.yml -e action=enable -> 503 through every host's gateway (target <= 2 s), measured
-  from the moment each host's gateway file is written and from the playbook's return;
-* RTO: the primary killed (pg_ctl -m immediate), then failover.yml -e action=failover, measured from the start of the
-  ansible-playbook process until the new primary accepts a write AND every host's DATABASE_URL points at it
-  (target <= 15 s), watched from outside by a poller; also the RTO the playbook prints (from its first task);
-* rejoin: failover.yml -e action=rejoin (pg_rewind of the old primary; target <= 30 s), wall time and the module's own;
-* then failover.yml -e action=switchover -e failover_candidate=pg-1 restores the original layout.
+* maintenance latency: mcp.platform.maintenance -e action=enable -> 503 through every MCP host's gateway
+  (target <= 2 s), measured from the moment each host's gateway file (/var/lib/mcp/gateway/dynamic/maintenance.yml
+  on the host, read through the lab's bind mount of its /var/lib/mcp) is written and from the playbook's return;
+* RTO: the primary's PostgreSQL killed (pg_ctl -m immediate, run as root on the primary node through the lab's
+  backdoor: a fault, not a procedure), then mcp.platform.failover -e action=failover, measured from the start of the
+  ansible-playbook process until the new primary (the replica node, over the bridge) accepts a write AND every MCP
+  host's DATABASE_URL points at its address (target <= 15 s), watched from the controller by a poller; also the
+  RTO the playbook prints (from its first task);
+* rejoin: mcp.platform.failover -e action=rejoin (pg_rewind of the old primary over SSH; target <= 30 s), wall
+  time and the module's own;
+* then -e action=switchover -e failover_candidate=<the inventory's primary> restores the original layout
+  (primary and replica as in inventories/lab/hosts.yml, every DATABASE_URL on the primary).
 
-The whole run holds the fleet lock (waiting for other operations first), and runs the playbooks under it.
+The whole run holds the fleet lock (waiting for other operations first), and runs the playbooks under it. The
+playbooks run from the installed collection (make install) over SSH against inventories/lab.
     .venv/bin/python bench/failover.py
+
+Figures on the old one-machine lab (both PostgreSQL servers on 127.0.0.1) were not recorded in this file or its history.
 """
 import json
 import os
 import re
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LAB = os.path.abspath(os.environ.get("MCP_LAB_DIR", os.path.join(ROOT, ".lab")))
-sys.path.insert(0, os.path.join(ROOT, ".build", "collections"))
+import psycopg2
+
+from benchlab import (CFG, HOSTS, LAB_DIR, MCP_HOSTS, PG_BIN, PG_DATA, PRIMARY, REPLICA, ROOT, ansible_env, gateway, host_path,
+                      import_installed, lab_up, labhosts, pg_dsn, playbook_argv)
+
+import_installed()
 from ansible_collections.mcp.platform.plugins.module_utils import fleet_lock  # noqa: E402  pylint: disable=wrong-import-position
 
-import psycopg2  # noqa: E402  pylint: disable=wrong-import-position
-import yaml  # noqa: E402  pylint: disable=wrong-import-position
-
-with open(os.path.join(ROOT, "inventories", "lab", "group_vars", "all", "lab.yml")) as _f:
-    CFG = yaml.safe_load(_f)
-HOSTS = sorted(CFG["lab_hosts"])
 OWNER = "bench-failover-%s" % uuid.uuid4().hex[:8]
-LOCK = os.path.join(LAB, "fleet.lock")
-ENV = dict(os.environ, MCP_LAB_DIR=LAB, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
-           ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".build", "collections"),
-           ANSIBLE_PYTHON_INTERPRETER=os.path.join(ROOT, ".venv", "bin", "python"))
+LOCK = os.path.join(LAB_DIR, "fleet.lock")  # mcp_fleet_lock_path of the lab inventory, on the controller
+ENV = ansible_env()
+PG_CTL = ["runuser", "-u", "postgres", "--", PG_BIN + "/pg_ctl", "-D", PG_DATA]
 
 
 def playbook(name, *extra, background=False):
-    argv = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", os.path.join(ROOT, "inventories", "lab"),
-            os.path.join(ROOT, "playbooks", name)] + list(extra)
+    argv = playbook_argv(name, *extra)
     if name == "failover.yml":
         argv += ["-e", "failover_lock_owner=" + OWNER, "-e", "failover_lock_release=false"]
     else:
@@ -57,9 +59,9 @@ def playbook(name, *extra, background=False):
     return out
 
 
-def role(port):
+def role(node):
     try:
-        conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", connect_timeout=2)
+        conn = psycopg2.connect(pg_dsn(node, timeout=2))
     except psycopg2.Error:
         return "down"
     try:
@@ -70,9 +72,9 @@ def role(port):
         conn.close()
 
 
-def writable(port):
+def writable(node):
     try:
-        conn = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres", connect_timeout=1)
+        conn = psycopg2.connect(pg_dsn(node, timeout=1))
     except psycopg2.Error:
         return False
     try:
@@ -85,16 +87,17 @@ def writable(port):
         conn.close()
 
 
-def urls_point_at(port):
-    for host in HOSTS:
-        with open(os.path.join(LAB, "hosts", host, "etc", "mcp", "platform.env")) as f:
-            if "@127.0.0.1:%d/" % port not in f.read():
+def urls_point_at(node):
+    """Every MCP host's DATABASE_URL (its /etc/mcp/platform.env, read through the lab's bind mount) on `node`."""
+    for host in MCP_HOSTS:
+        with open(host_path(host, "/etc/mcp/platform.env")) as f:
+            if "@%s:5432/" % HOSTS[node] not in f.read():
                 return False
     return True
 
 
 def gateway_code(host, service):
-    url = "http://%s:%d/mcp/%s/health" % (CFG["lab_hosts"][host], CFG["lab_gateway_http_port"], service)
+    url = "%s/mcp/%s/health" % (gateway(host), service)
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
             return resp.status
@@ -118,11 +121,11 @@ def bench_maintenance():
     service = "git"
     seen = {}
     stop = threading.Event()
-    gw_files = {h: os.path.join(LAB, "hosts", h, "var", "lib", "mcp", "gateway", "dynamic", "maintenance.yml") for h in HOSTS}
+    gw_files = {h: host_path(h, "/var/lib/mcp/gateway/dynamic/maintenance.yml") for h in MCP_HOSTS}
 
     def poll():
-        while not stop.is_set() and len(seen) < len(HOSTS):
-            for h in HOSTS:
+        while not stop.is_set() and len(seen) < len(MCP_HOSTS):
+            for h in MCP_HOSTS:
                 if h not in seen and gateway_code(h, service) == 503:
                     seen[h] = time.time()
             time.sleep(0.02)
@@ -132,25 +135,24 @@ def bench_maintenance():
                    "-e", json.dumps({"message": "bench window"}), "-e", "ttl=300")
     t_end = time.time()
     deadline = time.time() + 10
-    while len(seen) < len(HOSTS) and time.time() < deadline:
+    while len(seen) < len(MCP_HOSTS) and time.time() < deadline:
         time.sleep(0.05)
     stop.set()
     per_host = {h: (seen[h] - os.path.getmtime(gw_files[h])) if h in seen and os.path.exists(gw_files[h]) else None
-                for h in HOSTS}
-    after_end = max(0.0, max(seen.values()) - t_end) if len(seen) == len(HOSTS) else None
+                for h in MCP_HOSTS}
+    after_end = max(0.0, max(seen.values()) - t_end) if len(seen) == len(MCP_HOSTS) else None
     playbook("maintenance.yml", "-e", "action=disable", "-e", "services=" + service)
     del out
     return per_host, after_end
 
 
 def bench_failover():
-    subprocess.run(["runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_ctl", "-D",
-                    os.path.join(LAB, "pg", "primary"), "-m", "immediate", "stop"], check=True, stdout=subprocess.DEVNULL)
+    labhosts.execute(PRIMARY, PG_CTL + ["-m", "immediate", "stop"])
     t0 = time.time()
     proc = playbook("failover.yml", "-e", "action=failover", background=True)
     t_rto = None
     while proc.poll() is None and t_rto is None:
-        if urls_point_at(CFG["lab_postgres_replica_port"]) and writable(CFG["lab_postgres_replica_port"]):
+        if urls_point_at(REPLICA) and writable(REPLICA):
             t_rto = time.time()
         else:
             time.sleep(0.05)
@@ -158,7 +160,7 @@ def bench_failover():
     t_done = time.time()
     if proc.returncode:
         raise SystemExit("failover failed:\n" + out[-4000:])
-    if t_rto is None and urls_point_at(CFG["lab_postgres_replica_port"]):
+    if t_rto is None and urls_point_at(REPLICA):
         t_rto = t_done
     printed = re.search(r"RTO: ([0-9.]+) s", out)
     return (t_rto - t0) if t_rto else None, float(printed.group(1)) if printed else None, t_done - t0
@@ -168,21 +170,26 @@ def bench_rejoin():
     t0 = time.time()
     out = playbook("failover.yml", "-e", "action=rejoin")
     wall = time.time() - t0
-    m = re.search(r"rejoin pg-1: .* \((\w+), ([0-9.]+) s\)", out)
+    m = re.search(r"rejoin %s: .* \((\w+), ([0-9.]+) s\)" % re.escape(PRIMARY), out)
     return wall, (m.group(1), float(m.group(2))) if m else (None, None)
 
 
 def restore():
-    if role(CFG["lab_postgres_primary_port"]) == "down":
+    if role(PRIMARY) == "down" and role(REPLICA) == "replica":
+        # nothing was promoted (the failover itself failed): start the old primary again, as the lab's boot would
+        labhosts.execute(PRIMARY, PG_CTL + ["-l", "/var/log/postgresql/postgresql.log", "-w", "start"])
+    if role(PRIMARY) == "down":
         playbook("failover.yml", "-e", "action=rejoin")
-    if role(CFG["lab_postgres_primary_port"]) != "primary" or not urls_point_at(CFG["lab_postgres_primary_port"]):
-        playbook("failover.yml", "-e", "action=switchover", "-e", "failover_candidate=pg-1", "-e", "failover_restart_serial=3")
+    if role(PRIMARY) != "primary" or not urls_point_at(PRIMARY):
+        playbook("failover.yml", "-e", "action=switchover", "-e", "failover_candidate=" + PRIMARY, "-e", "failover_restart_serial=3")
     playbook("maintenance.yml", "-e", "action=disable")
 
 
 def main():
-    if role(CFG["lab_postgres_primary_port"]) != "primary" or role(CFG["lab_postgres_replica_port"]) != "replica":
-        raise SystemExit("the lab is not in its original layout (pg-1 primary, pg-2 replica); run make lab-up")
+    lab_up()
+    if role(PRIMARY) != "primary" or role(REPLICA) != "replica" or not urls_point_at(PRIMARY):
+        raise SystemExit("the lab is not in its original layout (%s primary, %s replica, every DATABASE_URL on %s)"
+                         % (PRIMARY, REPLICA, PRIMARY))
     take_lock()
     try:
         per_host, after_end = bench_maintenance()
@@ -201,6 +208,9 @@ def main():
     print("failover.yml total (with the host-by-host restart and health verification): %s" % fmt(failover_total))
     print("rejoin (failover.yml -e action=rejoin, wall): %s; pg_rewind rejoin itself (%s): %s   (target <= 30 s)"
           % (fmt(rejoin_wall), method, fmt(rejoin_module)))
+    codes = sorted({gateway_code(h, s) for h in MCP_HOSTS for s in CFG["lab_services"]}, key=str)
+    print("lab after the run: %s %s, %s %s, every DATABASE_URL on %s: %s, gateway answers %s"
+          % (PRIMARY, role(PRIMARY), REPLICA, role(REPLICA), PRIMARY, urls_point_at(PRIMARY), codes))
 
 
 if __name__ == "__main__":

@@ -2,58 +2,67 @@
 """Issue 3 speed: concurrent checks and the daily check's scaling over hosts (prints, asserts nothing).
 
 1. 40 checks, 10 of them HTTP endpoints that take 300 ms (the lab service's /slow route through the
-   gateways): the module's wall time against its slowest single check, and against running the same
-   checks one after another (what `mcp health` in a shell loop would do).
-2. daily_check.yml over 30 generated inventory hosts (pointing at the lab's three gateways) against
-   the same playbook over 1 host.
-Run: .venv/bin/python bench/health.py   (the lab must be up: make lab-up)
+   gateways of the three MCP hosts), run in this process on the controller with the installed collection's
+   health runner: the wall time against the slowest single check, and against running the same checks one
+   after another (what `mcp health` in a shell loop would do). The checks reach the real hosts: gateways,
+   TLS and TCP on each MCP host, both PostgreSQL nodes (with the lab's passwords), Redis and the registry
+   on the infrastructure address, and the replicas through two hosts' own engines (their sockets as the
+   lab exposes them to the controller).
+2. mcp.platform.daily_check over 30 generated inventory hosts against the same playbook over 1 host.
+   The 30 hosts are aliases of the 3 real MCP hosts (10 each): ansible_host is the real address, the SSH
+   variables are the lab's (group_vars copied from inventories/lab: managed_nodes/connection.yml, the
+   platform contract of mcp_hosts/platform.yml) and mcp_host_label is the real host's name, so each alias's
+   checks run on that host, against its engine, and find its replicas. Every alias gets a ControlPath of its
+   own (ansible_control_path_dir): Ansible's default control socket is keyed by address, port and user, so
+   the 10 aliases of a host would otherwise share one SSH connection, where 30 real hosts open 30. So this
+   measures SSH fan-out for real: 30 connections, 30 module runs, on 3 machines (the lab's, on this box's CPUs).
+Run: .venv/bin/python bench/health.py   (the lab up and the collection installed: make lab-up, make install)
+
+Figures on the old one-machine lab (local connection, no SSH) were not recorded in this file or its history.
 """
+import argparse
+import glob
 import json
 import os
+import shutil
 import subprocess
-import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests"))
-import conftest  # noqa: E402  makes ansible_collections.mcp.platform importable
-import yaml  # noqa: E402
+import yaml
 
+from benchlab import (CFG, HOSTS, INFRA, INVENTORY, MCP_HOSTS, PG_NODES, ROOT, LAB_DIR, ansible_env, engine_socket, gateway,
+                      import_installed, lab_up, pg_dsn, playbook_argv)
+
+import_installed()
 from ansible_collections.mcp.platform.plugins.module_utils.health_probes import validate_checks  # noqa: E402
 from ansible_collections.mcp.platform.plugins.module_utils.health_runner import run_check, run_checks  # noqa: E402
 
-LAB = os.path.abspath(os.environ.get("MCP_LAB_DIR", os.path.join(ROOT, ".lab")))
-CFG = yaml.safe_load(open(os.path.join(ROOT, "inventories/lab/group_vars/all/lab.yml")))
-VENV = os.path.join(ROOT, ".venv", "bin")
-
 
 def forty_checks():
-    hosts = list(CFG["lab_hosts"].values())
-    port, tls = CFG["lab_gateway_http_port"], CFG["lab_gateway_https_port"]
+    hosts = [HOSTS[h] for h in MCP_HOSTS]
+    tls = CFG["lab_gateway_https_port"]
     checks = []
     for i in range(10):
-        checks.append({"name": "slow-%d" % i, "type": "http",
-                       "url": "http://%s:%d/mcp/filesystem/slow?ms=300" % (hosts[i % 3], port)})
+        checks.append({"name": "slow-%d" % i, "type": "http", "url": "%s/mcp/filesystem/slow?ms=300" % gateway(MCP_HOSTS[i % 3])})
     for i in range(10):
-        checks.append({"name": "health-%d" % i, "type": "http",
-                       "url": "http://%s:%d/mcp/git/health" % (hosts[i % 3], port)})
+        checks.append({"name": "health-%d" % i, "type": "http", "url": "%s/mcp/git/health" % gateway(MCP_HOSTS[i % 3])})
     for i in range(6):
-        checks.append({"name": "mcp-%d" % i, "type": "mcp",
-                       "url": "http://%s:%d/mcp/%s/mcp" % (hosts[i % 3], port, CFG["lab_services"][i % 2])})
+        checks.append({"name": "mcp-%d" % i, "type": "mcp", "url": "%s/mcp/%s/mcp" % (gateway(MCP_HOSTS[i % 3]), CFG["lab_services"][i % 2])})
     for i in range(3):
         checks.append({"name": "tls-%d" % i, "type": "tls", "host": hosts[i], "port": tls})
     for i in range(3):
-        checks.append({"name": "tcp-%d" % i, "type": "tcp", "host": hosts[i], "port": port})
+        checks.append({"name": "tcp-%d" % i, "type": "tcp", "host": hosts[i], "port": CFG["lab_gateway_http_port"]})
     checks += [
-        {"name": "pg-primary", "type": "postgres", "dsn": "host=127.0.0.1 port=%d user=postgres dbname=postgres" % CFG["lab_postgres_primary_port"]},
-        {"name": "pg-replica", "type": "postgres", "dsn": "host=127.0.0.1 port=%d user=postgres dbname=postgres" % CFG["lab_postgres_replica_port"]},
-        {"name": "redis", "type": "redis", "url": "redis://127.0.0.1:%d/0" % CFG["lab_redis_port"]},
-        {"name": "containers-fs", "type": "container", "docker_host": "unix://%s/podman/podman.sock" % LAB, "service": "filesystem"},
-        {"name": "containers-git", "type": "container", "docker_host": "unix://%s/podman/podman.sock" % LAB, "service": "git"},
+        {"name": "pg-%s" % PG_NODES[0], "type": "postgres", "dsn": pg_dsn(PG_NODES[0])},
+        {"name": "pg-%s" % PG_NODES[1], "type": "postgres", "dsn": pg_dsn(PG_NODES[1])},
+        {"name": "redis", "type": "redis", "url": "redis://%s:%d/0" % (INFRA, CFG["lab_redis_port"])},
+        # each host's engine holds its own replicas: one service on the first host's engine, one on the second's
+        {"name": "containers-fs", "type": "container", "docker_host": "unix://" + engine_socket(MCP_HOSTS[0]), "service": "filesystem"},
+        {"name": "containers-git", "type": "container", "docker_host": "unix://" + engine_socket(MCP_HOSTS[1]), "service": "git"},
         {"name": "disk", "type": "disk", "path": "/"},
         {"name": "memory", "type": "memory"},
-        {"name": "tcp-registry", "type": "tcp", "host": "127.0.0.1", "port": CFG["lab_registry_port"]},
+        {"name": "tcp-registry", "type": "tcp", "host": INFRA, "port": CFG["lab_registry_port"]},
     ]
     assert len(checks) == 40
     return validate_checks(checks)
@@ -70,58 +79,100 @@ def bench_checks():
     for c in checks:
         run_check(c)
     serial = time.monotonic() - t0
-    bad = [r["name"] for r in results if r["status"] != "ok"]
+    bad = ["%s (%s: %s)" % (r["name"], r["status"], r.get("reason", "")[:80]) for r in results if r["status"] != "ok"]
     print("1. 40 checks (10 x 300 ms HTTP) concurrently: %.2f s; slowest single check %.2f s; "
           "ratio %.2f (target <= 1.5)" % (wall, slowest, wall / slowest))
     print("   the same 40 checks one after another: %.2f s (%.1fx slower)%s" % (
         serial, serial / wall, ("; not ok: %s" % bad) if bad else ""))
 
 
-def inventory(n):
+def inventory(n, workdir):
+    """n aliases of the real MCP hosts, round robin (30 -> 10 each), each with its own SSH control socket folder."""
     hosts = {}
-    names = list(CFG["lab_hosts"])
     for i in range(n):
-        real = names[i % len(names)]
-        hosts["bench-%02d" % i] = {"mcp_host_address": CFG["lab_hosts"][real], "mcp_host_label": real,
-                                   "mcp_config_dir": "{{ mcp_lab_dir }}/hosts/%s/etc/mcp" % real,
-                                   "mcp_state_dir": "{{ mcp_lab_dir }}/hosts/%s/var/lib/mcp" % real}
-    return {"all": {"children": {"controller": {"hosts": {"localhost": {}}}, "mcp_hosts": {"hosts": hosts}}}}
+        real = MCP_HOSTS[i % len(MCP_HOSTS)]
+        cp = os.path.join(workdir, "cp", "%02d" % i)
+        os.makedirs(cp, mode=0o700, exist_ok=True)
+        hosts["bench-%02d" % i] = {"ansible_host": HOSTS[real], "mcp_host_label": real, "ansible_control_path_dir": cp}
+    return {"all": {"children": {"controller": {"hosts": {"localhost": {}}},
+                                 "managed_nodes": {"children": {"mcp_hosts": {"hosts": hosts}}}}}}
+
+
+def end_ssh_masters(workdir):
+    """The ControlPersist masters this run left (one per alias): ended now rather than in 60 s."""
+    for sock in glob.glob(os.path.join(workdir, "cp", "*", "*")):
+        subprocess.run(["ssh", "-o", "ControlPath=%s" % sock, "-O", "exit", "bench"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
 
 
 def run_daily_check(n, workdir):
     inv_dir = os.path.join(workdir, "inv-%d" % n)
     os.makedirs(inv_dir, exist_ok=True)
     with open(os.path.join(inv_dir, "hosts.yml"), "w") as f:
-        yaml.safe_dump(inventory(n), f)
-    # the lab's group_vars, verbatim, beside the generated hosts
-    os.symlink(os.path.join(ROOT, "inventories", "lab", "group_vars"), os.path.join(inv_dir, "group_vars"))
-    env = dict(os.environ, MCP_LAB_DIR=LAB, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".build", "collections"),
-               ANSIBLE_PYTHON_INTERPRETER=os.path.join(VENV, "python"))
-    argv = [os.path.join(VENV, "ansible-playbook"), "-i", inv_dir, os.path.join(ROOT, "playbooks", "daily_check.yml"),
-            "-e", "daily_check_fail_on=never", "-e", "daily_check_report_dir=%s" % os.path.join(workdir, "rep-%d" % n),
-            "-e", "mcp_lab_dir=%s" % LAB]
+        yaml.safe_dump(inventory(n, os.path.join(workdir, "ssh-%d" % n)), f)
+    # the lab's group_vars (SSH connection, platform contract, lab addresses), copied beside the generated hosts
+    shutil.copytree(os.path.join(INVENTORY, "group_vars"), os.path.join(inv_dir, "group_vars"))
+    report_dir = os.path.join(workdir, "rep-%d" % n)
+    argv = playbook_argv("daily_check", "-e", "daily_check_fail_on=never", "-e", "daily_check_report_dir=%s" % report_dir,
+                         inventory=inv_dir)
     t0 = time.monotonic()
-    res = subprocess.run(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    wall = time.monotonic() - t0
+    try:
+        res = subprocess.run(argv, env=ansible_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             check=False)
+        wall = time.monotonic() - t0
+    finally:
+        end_ssh_masters(os.path.join(workdir, "ssh-%d" % n))
     if res.returncode != 0:
         print(res.stdout[-3000:])
-        raise SystemExit("daily_check.yml over %d hosts failed" % n)
-    with open(os.path.join(workdir, "rep-%d" % n, "latest.json")) as f:
+        raise SystemExit("daily_check over %d hosts failed" % n)
+    with open(os.path.join(report_dir, "latest.json")) as f:
         report = json.load(f)
     return wall, report
 
 
-def bench_daily_check():
-    with tempfile.TemporaryDirectory() as work:
+def summary(report):
+    counts = {}
+    for h in report["hosts"]:
+        counts[h["status"]] = counts.get(h["status"], 0) + 1
+    return ", ".join("%d %s" % (v, k) for k, v in sorted(counts.items()))
+
+
+def not_ok(report):
+    """Non-ok checks by name and reason (their number of hosts), so a red figure says why."""
+    seen = {}
+    for h in report["hosts"]:
+        for c in h["checks"]:
+            if c["status"] != "ok":
+                key = "%s %s: %s" % (c["status"], c["name"], " ".join(str(c.get("reason", "")).split())[:120])
+                seen[key] = seen.get(key, 0) + 1
+    return ["%s (%d hosts)" % kv for kv in sorted(seen.items(), key=lambda kv: -kv[1])]
+
+
+def bench_daily_check(hosts):
+    # under /tmp, not the lab folder: the control sockets' paths must stay under the 108-byte limit of a unix socket
+    with tempfile.TemporaryDirectory(prefix="mcp-bench-health-") as work:
         one, rep1 = run_daily_check(1, work)
-        thirty, rep30 = run_daily_check(30, work)
-    print("2. daily_check.yml: 1 host %.1f s; 30 hosts %.1f s; ratio %.2f (target <= 3); checks per run %d vs %d" % (
-        one, thirty, thirty / one, sum(len(h["checks"]) for h in rep1["hosts"]),
-        sum(len(h["checks"]) for h in rep30["hosts"])))
+        many, repn = run_daily_check(hosts, work)
+    print("2. daily_check over SSH: 1 host %.1f s; %d hosts (aliases of %d real ones) %.1f s; ratio %.2f (target <= 3); "
+          "checks per run %d vs %d; host status %s vs %s" % (
+              one, hosts, len(MCP_HOSTS), many, many / one, sum(len(h["checks"]) for h in rep1["hosts"]),
+              sum(len(h["checks"]) for h in repn["hosts"]), summary(rep1), summary(repn)))
+    for name, rep in (("1 host", rep1), ("%d hosts" % hosts, repn)):
+        for line in not_ok(rep)[:8]:
+            print("   %s, not ok: %s" % (name, line))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--hosts", type=int, default=30, help="inventory hosts for the daily check's scaling run (default 30)")
+    ap.add_argument("--skip-checks", action="store_true", help="run the daily check part only")
+    args = ap.parse_args()
+    lab_up()
+    print("mcp.platform bench/health.py (%s, %d cores, lab %s)" % (time.strftime("%Y-%m-%d %H:%M"), os.cpu_count(), LAB_DIR))
+    if not args.skip_checks:
+        bench_checks()
+    bench_daily_check(args.hosts)
 
 
 if __name__ == "__main__":
-    print("mcp.platform bench/health.py (%s, %d cores)" % (time.strftime("%Y-%m-%d %H:%M"), os.cpu_count()))
-    bench_checks()
-    bench_daily_check()
+    main()
