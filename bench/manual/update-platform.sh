@@ -1,22 +1,25 @@
 #!/bin/bash
-# The operations manual's update-platform.sh (Update Procedure), run against one lab host through podman:
+# The operations manual's update-platform.sh (Update Procedure), run ON one lab MCP host as root (an operator's
+# `ssh <host> sudo ./update-platform.sh`; bench/update.py pipes it over SSH). The lab's hosts have Podman, not the
+# docker CLI: `podman` stands in for `docker` / `docker compose`, on the host's own engine.
 #   1. pull the new images   2. set VERSION in platform.env   3. run the migrations
 #   4. "docker compose up --scale <svc>=2N", sleep, "--scale <svc>=N": here N new replicas at the new
 #      version start next to the old ones, the script sleeps, then the old replicas are removed abruptly
 #      (compose scale-down stops them with no drain)   5. wait until every replica is healthy.
-# Usage: update-platform.sh VERSION HOST ADDRESS [SLEEP_SECONDS]   (env: MCP_LAB_DIR, CONTAINERS_CONF, ...)
+# Usage: update-platform.sh VERSION HOST ADDRESS [SLEEP_SECONDS]
+#   HOST: the inventory name (the io.mcp-platform.host label), ADDRESS: the host's address (replicas bind there)
+#   env: MCP_REGISTRY (required: the registry, host:port), MCP_SERVICES, MCP_REPLICAS, MCP_CONFIG_DIR, MCP_DATA_DIR
 set -euo pipefail
 
 VERSION=${1:?usage: $0 VERSION HOST ADDRESS [SLEEP]}
 HOST=${2:?host}
 ADDR=${3:?address}
 SLEEP=${4:-30}
-LAB=${MCP_LAB_DIR:?MCP_LAB_DIR}
-REGISTRY=${MCP_REGISTRY:-127.0.0.1:25000}
+REGISTRY=${MCP_REGISTRY:?MCP_REGISTRY (host:port of the image registry)}
 SERVICES=${MCP_SERVICES:-"filesystem git"}
 REPLICAS=${MCP_REPLICAS:-2}
-ENV_FILE="$LAB/hosts/$HOST/etc/mcp/platform.env"
-DATA="$LAB/hosts/$HOST/var/lib/mcp/data"
+ENV_FILE="${MCP_CONFIG_DIR:-/etc/mcp}/platform.env"
+DATA="${MCP_DATA_DIR:-/var/lib/mcp/data}"
 DATABASE_URL=$(sed -n 's/^DATABASE_URL=//p' "$ENV_FILE")
 
 echo "Updating MCP Platform on $HOST to version ${VERSION}"
