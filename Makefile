@@ -118,7 +118,7 @@ stage: venv
 sanity: stage
 	cd $(STAGE) && HOME=$(THOME) $(BIN)/ansible-test sanity --venv --python 3.11 --color no
 
-MOLECULE_SCENARIOS ?= deploy daily_check backup restore maintenance failover update
+MOLECULE_SCENARIOS ?= node deploy daily_check backup restore maintenance failover update
 molecule: venv install
 	for s in $(MOLECULE_SCENARIOS); do \
 	  (cd extensions && $(BIN)/molecule test -s $$s) || exit 1; \
@@ -129,19 +129,22 @@ test-update: venv lab-up
 	cd extensions && $(BIN)/molecule test -s update
 	$(PYTEST) -q -rs tests/integration/test_update_rollback.py tests/integration/test_service_ops.py
 
-bench: venv farm lab-up
+# The benchmarks run against the lab as it is (make lab-up first: they stop, naming the host, when it is not up) and
+# use the installed collection, like the integration tests; each puts the lab back as it found it.
+bench: venv install
 	$(BIN)/python bench/health.py
 	$(BIN)/python bench/backup_restore.py
 	$(BIN)/python bench/failover.py
 	$(BIN)/python bench/update.py
 
-# One benchmark each: backup/restore on >= 800 MB + 800 MB (its own PostgreSQL, so the lab's replica is not flooded),
-# and the rolling update under load.
-bench-backup: venv farm lab-up
-	$(BIN)/python bench/backup_restore.py --private-pg --pg-port 25499
+# One benchmark each: backup/restore on >= 800 MB + 800 MB (a scratch PostgreSQL on a PG node, so the lab's replica is
+# not flooded), and the rolling update under load. BENCH_ARGS passes options (e.g. BENCH_ARGS="--size-mb 200").
+BENCH_ARGS ?=
+bench-backup: venv install
+	$(BIN)/python bench/backup_restore.py --private-pg $(BENCH_ARGS)
 
-bench-update: venv farm lab-up
-	$(BIN)/python bench/update.py
+bench-update: venv install
+	$(BIN)/python bench/update.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .build

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Make the backup benchmark's dataset: a scratch database and a scratch folder nobody tuned for.
 
-* database ``mcp_bench`` on the lab primary: ``events`` (random JSON payloads, random words, timestamps) and
-  ``documents`` (longer random-word bodies, tag arrays), with indexes, grown until ``pg_database_size`` reaches
-  ``--size-mb``. Rows come from Python's random (words drawn from a random 4000-word vocabulary) through COPY.
-* folder ``.lab/bench/files``: ``--files-mb`` of mixed files - many small ones (1-64 KiB) and some large ones
-  (8-48 MiB), half random bytes (incompressible) and half random-word text / log lines (compressible), in nested
-  folders with a few modes.
+* database ``mcp_bench`` on the lab's PostgreSQL primary (its address from inventories/lab, superuser ``postgres`` with
+  lab_pg_admin_password from lab.yml; or ``--pg-host``/``--pg-port`` for a scratch server): ``events`` (random JSON
+  payloads, random words, timestamps) and ``documents`` (longer random-word bodies, tag arrays), with indexes, grown
+  until ``pg_database_size`` reaches ``--size-mb``. Rows come from Python's random (words drawn from a random
+  4000-word vocabulary) through COPY, from the controller across the lab's bridge.
+* folder ``/var/lib/mcp/bench/files`` on an MCP host (``--host``, default the first one; ``--host-dir``), written from
+  the controller through the lab's bind mount of the host's /var/lib/mcp: ``--files-mb`` of mixed files - many small
+  ones (1-64 KiB) and some large ones (8-48 MiB), half random bytes (incompressible) and half random-word text / log
+  lines (compressible), in nested folders with a few modes. Outside /var/lib/mcp/data, so no service sees them.
 
     .venv/bin/python bench/gen_dataset.py                 # 800 MB + 800 MB
     .venv/bin/python bench/gen_dataset.py --size-mb 50    # a quick try
@@ -24,9 +27,10 @@ import time
 
 import psycopg2
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LAB_DIR = os.path.abspath(os.environ.get("MCP_LAB_DIR", os.path.join(ROOT, ".lab")))
+from benchlab import CFG, HOSTS, MCP_HOSTS, PRIMARY, host_path
+
 MIB = 1024 * 1024
+HOST_DIR = "/var/lib/mcp/bench/files"
 
 
 def vocabulary(rng, n=4000):
@@ -38,8 +42,8 @@ def vocabulary(rng, n=4000):
 
 def connect(args, dbname):
     # the scratch database is ours even while the platform's database is in a read-only maintenance window
-    conn = psycopg2.connect(host=args.pg_host, port=args.pg_port, user=args.pg_user, dbname=dbname, connect_timeout=10,
-                            options="-c default_transaction_read_only=off")
+    conn = psycopg2.connect(host=args.pg_host, port=args.pg_port, user=args.pg_user, password=args.pg_password, dbname=dbname,
+                            connect_timeout=10, options="-c default_transaction_read_only=off")
     conn.autocommit = True
     return conn
 
@@ -168,11 +172,14 @@ def parser():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size-mb", type=int, default=800, help="database size (pg_database_size), default 800")
     ap.add_argument("--files-mb", type=int, help="bytes of files (default: --size-mb)")
-    ap.add_argument("--pg-host", default="127.0.0.1")
-    ap.add_argument("--pg-port", type=int, default=25432)
+    ap.add_argument("--pg-host", default=HOSTS[PRIMARY], help="default: the inventory's primary, %s" % HOSTS[PRIMARY])
+    ap.add_argument("--pg-port", type=int, default=5432)
     ap.add_argument("--pg-user", default="postgres")
+    ap.add_argument("--pg-password", default=os.environ.get("PGPASSWORD", CFG["lab_pg_admin_password"]),
+                    help="default: $PGPASSWORD, else lab_pg_admin_password")
     ap.add_argument("--db", default="mcp_bench")
-    ap.add_argument("--dir", default=os.path.join(LAB_DIR, "bench", "files"))
+    ap.add_argument("--host", default=MCP_HOSTS[0], choices=MCP_HOSTS, help="the MCP host the files are made on")
+    ap.add_argument("--host-dir", default=HOST_DIR, help="the folder on that host (under /var/lib/mcp), default " + HOST_DIR)
     ap.add_argument("--seed", type=int, help="random seed for the files (default: random)")
     ap.add_argument("--drop", action="store_true", help="remove the database and the folder, then exit")
     return ap
@@ -180,6 +187,7 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
+    args.dir = host_path(args.host, args.host_dir)  # where the controller writes the host's folder
     if args.files_mb is None:
         args.files_mb = args.size_mb
     if args.drop:
