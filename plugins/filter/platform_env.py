@@ -17,7 +17,7 @@ name: platform_env
 short_description: Parse a host's platform.env (KEY=VALUE lines) into a dict
 version_added: 0.1.0
 description:
-  - Returns the variables of C(/etc/mcp/platform.env) (the manual's C(.env)): one C(KEY=VALUE) per line; blank lines
+  - Returns the variables of C(/etc/mcp/platform.env) (the manual's C(.env)), one C(KEY=VALUE) per line; blank lines
     and lines starting with C(#) are skipped, an optional C(export) prefix and one pair of surrounding quotes are removed.
   - Takes the file's text, or the result of M(ansible.builtin.slurp) (base64 C(content)); a missing file (a failed slurp)
     gives an empty dict, so C(| default(...)) picks the fallback.
