@@ -181,8 +181,8 @@ def test_mcp_check_crit_when_health_200_but_handshake_fails(lab, engines):
     image = "%s/mcp-platform/git:0.9.0-broken-mcp" % lab["registry"]
     addr = lab["hosts"]["mcp-1"]
     ctr = engines["mcp-1"].containers.run(image, detach=True, ports={"8080/tcp": (addr, None)},
-                                       labels={"io.mcp-platform.lab": "true", "io.mcp-platform.test": "broken-mcp"},
-                                       name="lab-test-broken-mcp-%s" % uuid.uuid4().hex[:6])
+                                          labels={"io.mcp-platform.lab": "true", "io.mcp-platform.test": "broken-mcp"},
+                                          name="lab-test-broken-mcp-%s" % uuid.uuid4().hex[:6])
     try:
         port = None
         for _unused in range(50):

@@ -3,7 +3,6 @@ import asyncio
 import json
 import os
 import socket
-import time
 import urllib.request
 import uuid
 
@@ -19,7 +18,7 @@ def ssh_run(lab, host, command):
     known = "%s/ssh/known_hosts" % lab["lab_dir"]
     return subprocess.run(["ssh", "-i", key, "-o", "UserKnownHostsFile=" + known, "-o", "StrictHostKeyChecking=yes",
                            "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "%s@%s" % (lab["lab_ssh_user"], lab["hosts"][host]),
-                           command], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+                           command], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60, check=False)
 
 
 def tcp_ok(addr, port, timeout=2.0):

@@ -139,10 +139,10 @@ def test_runbook_escalates_after_three_failed_attempts(lab, engines):
         pass
     # the lab image's 'unhealthy' behaviour; no gateway labels, so no request is ever routed to it
     engines["mcp-1"].containers.run(image, name=name, detach=True,
-                                 environment={"MCP_SERVICE": "filesystem", "MCP_BEHAVIOUR": "unhealthy"},
-                                 labels={"io.mcp-platform.managed": "true", "io.mcp-platform.host": "mcp-1",
-                                         "io.mcp-platform.service": "filesystem", "io.mcp-platform.replica": "9",
-                                         "io.mcp-platform.version": lab["lab_initial_version"], "io.mcp-platform.lab": "true"})
+                                    environment={"MCP_SERVICE": "filesystem", "MCP_BEHAVIOUR": "unhealthy"},
+                                    labels={"io.mcp-platform.managed": "true", "io.mcp-platform.host": "mcp-1",
+                                            "io.mcp-platform.service": "filesystem", "io.mcp-platform.replica": "9",
+                                            "io.mcp-platform.version": lab["lab_initial_version"], "io.mcp-platform.lab": "true"})
     try:
         res = run_playbook("restart.yml", "-e", "services=filesystem", "-e", "service_wait_timeout=8",
                            "--limit", "mcp-1", check=False)
