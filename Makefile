@@ -87,7 +87,7 @@ units: venv farm
 	$(PYTEST) -q tests/unit
 
 pytest: venv farm install
-	$(PYTEST) -q -rs tests/unit tests/integration
+	$(PYTEST) -q -rs --durations=20 tests/unit tests/integration
 
 integration: venv farm install
 	$(PYTEST) -q -m lab tests/integration
