@@ -153,7 +153,25 @@ def ensure_bridge():
             changed = True
     if have.get(BRIDGE, {}).get("operstate") != "UP":
         run(["ip", "link", "set", BRIDGE, "up"], what="bridge up")
-    return changed
+    return clear_faults(rec) or changed
+
+
+def clear_faults(rec):
+    """`up` brings a healthy lab: drop the fault table a killed test run (or another checkout's lab) left behind."""
+    if not rec.get("nft"):
+        return False
+    left = run(["nft", "list", "table", "bridge", NFT_TABLE], check=False).stdout or ""
+    run(["nft", "delete", "table", "bridge", NFT_TABLE], check=False)
+    rec["nft"] = False
+    save_record(rec)
+    try:
+        os.remove(faults_file())
+    except FileNotFoundError:
+        pass
+    if " drop" in left:
+        log("healed the faults left in place (%d drop rules)" % left.count(" drop"))
+        return True
+    return False
 
 
 # ---------------------------------------------------------------- one namespace per host

@@ -197,6 +197,16 @@ def test_a_cut_drops_traffic_between_two_hosts_only_and_heals(lab, lab_host):
     assert tcp_ok(lab["hosts"]["mcp-3"], 22)
 
 
+def test_lab_up_heals_a_cut_a_killed_run_left_behind(lab, lab_host):
+    """A test run killed mid-partition leaves the nft table in the kernel; the next `up` starts from a healthy lab."""
+    from mcplab import net
+    lab_host.cut("controller", "mcp-2")
+    assert not tcp_ok(lab["hosts"]["mcp-2"], 22)
+    assert net.ensure_bridge() is True  # what `lab.py up` runs first
+    assert tcp_ok(lab["hosts"]["mcp-2"], 22)
+    assert net.load_faults() == {"cuts": []}
+
+
 def test_a_killed_host_is_gone_and_comes_back_serving(lab, lab_host, engines):
     """Every process of the host dies at once; at boot its init brings the engine, replicas and gateway back."""
     addr, port = lab["hosts"]["mcp-3"], lab["lab_gateway_http_port"]
