@@ -151,9 +151,20 @@ def ensure_bridge():
             run(["ip", "addr", "add", "%s/%d" % (addr, NETWORK.prefixlen), "dev", BRIDGE], what="address %s" % addr)
             remember("addresses", addr)
             changed = True
+    mac = stable_mac(CONTROLLER)
+    if have.get(BRIDGE, {}).get("address") != mac:
+        run(["ip", "link", "set", BRIDGE, "address", mac], what="bridge MAC address")
+        changed = True
     if have.get(BRIDGE, {}).get("operstate") != "UP":
         run(["ip", "link", "set", BRIDGE, "up"], what="bridge up")
     return clear_faults(rec) or changed
+
+
+def stable_mac(address):
+    """A locally administered MAC derived from an address: a host keeps its NIC's address across reboots, and the
+    bridge keeps its own while ports come and go (a bridge otherwise takes its lowest port's MAC, so killing a host
+    changed the controller's and infrastructure's MAC under every other host's ARP cache: seconds of lost packets)."""
+    return "02:6d:6c:%02x:%02x:%02x" % tuple(ipaddress.ip_address(address).packed[1:])
 
 
 def clear_faults(rec):
@@ -194,7 +205,8 @@ def create_netns(host, address):
     remember("netns", ns)
     remember("veths", veth)
     run(["ip", "netns", "add", ns], what="%s: ip netns add" % host)
-    run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns], what="%s: veth" % host)
+    run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns, "address", stable_mac(address)],
+        what="%s: veth" % host)
     run(["ip", "link", "set", veth, "master", BRIDGE, "up"], what="%s: veth on the bridge" % host)
     run(["ip", "-n", ns, "addr", "add", "%s/%d" % (address, NETWORK.prefixlen), "dev", "eth0"], what="%s: address" % host)
     run(["ip", "-n", ns, "link", "set", "eth0", "up"], what="%s: eth0 up" % host)

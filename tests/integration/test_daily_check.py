@@ -236,13 +236,14 @@ def test_wait_succeeds_for_a_late_replica_and_times_out_without_one(lab, engines
     assert "late" in out["msg"] and "memory" not in out["msg"].split("unhealthy", 1)[-1]
 
 
-def test_a_killed_host_is_reported_unreachable_and_the_others_complete(lab, tmp_path, lab_host):
+def test_a_killed_host_is_reported_unreachable_and_the_others_complete(lab, tmp_path, lab_host, backup_prefix):
     """mcp-2 is gone (every process killed, its address silent): the report names it crit with the reason,
     mcp-1 and mcp-3 are checked in full, and the run exits non-zero."""
     lab_host.kill("mcp-2")
     report_dir = tmp_path / "reports"
     t0 = time.time()
-    res = run_playbook("daily_check.yml", "-e", "daily_check_report_dir=%s" % report_dir, check=False)
+    res = run_playbook("daily_check.yml", "-e", "daily_check_report_dir=%s" % report_dir,
+                       "-e", "daily_check_backup_s3_prefix=%s" % backup_prefix, check=False)
     took = time.time() - t0
     assert res.returncode != 0, res.stdout[-3000:]
     with open(report_dir / "latest.json") as f:
@@ -256,7 +257,9 @@ def test_a_killed_host_is_reported_unreachable_and_the_others_complete(lab, tmp_
         r = rows(report, host)
         assert {c["step"] for c in r.values()} == {1, 2, 3, 4, 5, 6, 7}, host
         assert all(r["gateway/%s" % s]["status"] == "ok" for s in lab["lab_services"]), host
-    assert "3 hosts: 0 ok" not in report["summary"] and "1 crit" in report["summary"]
+    bad = {h["host"]: [(c["name"], c["status"], c["reason"]) for c in h["checks"] if c["status"] != "ok"]
+           for h in report["hosts"]}
+    assert "3 hosts: 0 ok" not in report["summary"] and "1 crit" in report["summary"], bad
     assert took < 90, "a lost host must not stall the check (%.0f s)" % took
     lab_host.boot("mcp-2")
 
