@@ -18,18 +18,14 @@ import tempfile
 import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-LAB_DIR = os.path.abspath(os.environ.get("MCP_LAB_DIR", os.path.join(ROOT, ".lab")))
-VENV_BIN = os.path.join(ROOT, ".venv", "bin")
-INSTALLED = os.path.join(ROOT, ".build", "installed")
-INVENTORY = os.path.join(ROOT, "inventories", "lab")
-
-sys.path.insert(0, os.path.join(ROOT, "hack"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "hack"))
+# the lab's folders, inventory and values: the lab's own definitions, as the integration tests use them
 from mcplab import hosts as labhosts  # noqa: E402  pylint: disable=wrong-import-position
+from mcplab.common import CFG, INVENTORY, ROOT, LAB as LAB_DIR  # noqa: E402  pylint: disable=wrong-import-position
 from mcplab.common import lab_hosts as _inventory_hosts  # noqa: E402  pylint: disable=wrong-import-position
 
-with open(os.path.join(INVENTORY, "group_vars", "all", "lab.yml")) as _f:
-    CFG = yaml.safe_load(_f)
+VENV_BIN = os.path.join(ROOT, ".venv", "bin")
+INSTALLED = os.path.join(ROOT, ".build", "installed")
 _HOSTS = _inventory_hosts()
 HOSTS = {h: i["address"] for h, i in _HOSTS.items()}
 MCP_HOSTS = [h for h, i in _HOSTS.items() if i["kind"] == "mcp"]

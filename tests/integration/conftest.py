@@ -13,21 +13,15 @@ import sys
 import time
 
 import pytest
-import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LAB_DIR = os.path.abspath(os.environ.get("MCP_LAB_DIR", os.path.join(ROOT, ".lab")))
-VENV_BIN = os.path.join(ROOT, ".venv", "bin")
-INSTALLED = os.path.join(ROOT, ".build", "installed")
-INVENTORY = os.path.join(ROOT, "inventories", "lab")
-
-sys.path.insert(0, os.path.join(ROOT, "hack"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "hack"))
+# the lab's folders, inventory and values come from the lab's own code: one definition for lab.py, tests and bench
 from mcplab import hosts as lab_hosts_mod  # noqa: E402
 from mcplab import net as lab_net  # noqa: E402
-from mcplab.common import lab_hosts as _inventory_hosts  # noqa: E402
+from mcplab.common import CFG, INVENTORY, ROOT, LAB as LAB_DIR, lab_hosts as _inventory_hosts  # noqa: E402
 
-with open(os.path.join(INVENTORY, "group_vars", "all", "lab.yml")) as _f:
-    CFG = yaml.safe_load(_f)
+VENV_BIN = os.path.join(ROOT, ".venv", "bin")
+INSTALLED = os.path.join(ROOT, ".build", "installed")
 HOSTS = _inventory_hosts()
 MCP_HOSTS = [h for h, i in HOSTS.items() if i["kind"] == "mcp"]
 PG_NODES = [h for h, i in HOSTS.items() if i["kind"] == "pg"]
