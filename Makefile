@@ -81,6 +81,7 @@ demo: lab-up
 test: venv farm lab-up lint sanity changelog-lint ee-check molecule pytest
 
 test-fast: venv farm
+	$(BIN)/ruff check --no-cache .
 	$(PYTEST) -q tests/unit
 
 units: venv farm
@@ -92,7 +93,9 @@ pytest: venv farm install
 integration: venv farm install
 	$(PYTEST) -q -m lab tests/integration
 
+# Python: ruff (ruff.toml, the one linter config); YAML, roles and playbooks: ansible-lint's production profile.
 lint: venv farm
+	$(BIN)/ruff check --no-cache .
 	ANSIBLE_COLLECTIONS_PATH=$(FARM) $(BIN)/ansible-lint --offline --profile production -q
 
 changelog-lint: venv

@@ -49,11 +49,28 @@ import subprocess
 import threading
 import time
 
-import psycopg2
-
 import gen_dataset
-from benchlab import (CFG, HOSTS, INVENTORY, MCP_HOSTS, NODE_PYTHON, PG_BIN, PG_NODES, PRIMARY, ROOT, S3_ENDPOINT, SSH, VENV_BIN,
-                      ansible_env, host_path, lab_up, labhosts, pg_dsn, s3_client)
+import psycopg2
+from benchlab import (
+    CFG,
+    HOSTS,
+    INVENTORY,
+    MCP_HOSTS,
+    NODE_PYTHON,
+    PG_BIN,
+    PG_NODES,
+    PRIMARY,
+    ROOT,
+    S3_ENDPOINT,
+    SSH,
+    VENV_BIN,
+    ansible_env,
+    host_path,
+    lab_up,
+    labhosts,
+    pg_dsn,
+    s3_client,
+)
 
 MIB = 1024.0 * 1024.0
 BENCH_DIR = "/var/lib/mcp/bench"  # on the MCP host

@@ -21,7 +21,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "hack"))
 # the lab's folders, inventory and values: the lab's own definitions, as the integration tests use them
 from mcplab import hosts as labhosts  # noqa: E402  pylint: disable=wrong-import-position
-from mcplab.common import CFG, INVENTORY, ROOT, LAB as LAB_DIR  # noqa: E402  pylint: disable=wrong-import-position
+from mcplab.common import CFG, INVENTORY, ROOT  # noqa: E402  pylint: disable=wrong-import-position
+from mcplab.common import LAB as LAB_DIR
 from mcplab.common import lab_hosts as _inventory_hosts  # noqa: E402  pylint: disable=wrong-import-position
 
 VENV_BIN = os.path.join(ROOT, ".venv", "bin")

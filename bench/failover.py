@@ -31,9 +31,25 @@ import urllib.request
 import uuid
 
 import psycopg2
-
-from benchlab import (CFG, HOSTS, LAB_DIR, MCP_HOSTS, PG_BIN, PG_DATA, PRIMARY, REPLICA, ROOT, ansible_env, gateway, host_path,
-                      import_installed, lab_up, labhosts, pg_dsn, playbook_argv)
+from benchlab import (
+    CFG,
+    HOSTS,
+    LAB_DIR,
+    MCP_HOSTS,
+    PG_BIN,
+    PG_DATA,
+    PRIMARY,
+    REPLICA,
+    ROOT,
+    ansible_env,
+    gateway,
+    host_path,
+    import_installed,
+    lab_up,
+    labhosts,
+    pg_dsn,
+    playbook_argv,
+)
 
 import_installed()
 from ansible_collections.mcp.platform.plugins.module_utils import fleet_lock  # noqa: E402  pylint: disable=wrong-import-position

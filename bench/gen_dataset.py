@@ -26,7 +26,6 @@ import sys
 import time
 
 import psycopg2
-
 from benchlab import CFG, HOSTS, MCP_HOSTS, PRIMARY, host_path
 
 MIB = 1024 * 1024

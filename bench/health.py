@@ -30,12 +30,26 @@ import tempfile
 import time
 
 import yaml
-
-from benchlab import (CFG, HOSTS, INFRA, INVENTORY, MCP_HOSTS, PG_NODES, ROOT, LAB_DIR, ansible_env, engine_socket, gateway,
-                      import_installed, lab_up, pg_dsn, playbook_argv)
+from benchlab import (
+    CFG,
+    HOSTS,
+    INFRA,
+    INVENTORY,
+    LAB_DIR,
+    MCP_HOSTS,
+    PG_NODES,
+    ROOT,
+    ansible_env,
+    engine_socket,
+    gateway,
+    import_installed,
+    lab_up,
+    pg_dsn,
+    playbook_argv,
+)
 
 import_installed()
-from ansible_collections.mcp.platform.plugins.module_utils.health_probes import validate_checks  # noqa: E402
+from ansible_collections.mcp.platform.plugins.module_utils.health.checks import validate_checks  # noqa: E402
 from ansible_collections.mcp.platform.plugins.module_utils.health_runner import run_check, run_checks  # noqa: E402
 
 

@@ -151,6 +151,7 @@ def cmd_host(args):
 
 def host_create(args):
     import ipaddress
+
     from mcplab.common import extra_hosts, save_extra_hosts
     inv = lab_hosts()
     if not args.address or args.kind not in ("mcp", "pg"):

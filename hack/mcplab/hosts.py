@@ -335,7 +335,7 @@ def execute(name, argv, check=True, timeout=120, input=None, user=None):
 
 def ensure(hosts):
     """Every inventory host exists (recreated when its image changed), is provisioned and up."""
-    for name, info in hosts.items():
+    for name in hosts:
         net.veth_name(name)  # refuse a name the kernel cannot use before changing anything
     ensure_ssh_key()
     images = {}

@@ -8,8 +8,7 @@ import urllib.request
 
 import yaml
 
-from .common import (CFG, ROOT, VENV, LabError, log, path, python, run, source_hash, start_daemon, stop_daemon,
-                     write_if_changed)
+from .common import CFG, ROOT, VENV, LabError, log, path, python, run, source_hash, start_daemon, stop_daemon, write_if_changed
 
 INFRA = CFG["lab_infra_address"]
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -9,7 +9,7 @@ import os
 import subprocess
 import time
 
-from .common import INVENTORY, LabError, ROOT, VENV, log, path
+from .common import INVENTORY, ROOT, VENV, LabError, log, path
 
 STAGES = [("node role", "mcp.platform.node"), ("deploy", "mcp.platform.deploy")]
 

@@ -18,43 +18,6 @@ options:
     type: str
     choices: [s3, local]
     default: s3
-  s3_endpoint_url:
-    description:
-      - URL of the S3-compatible endpoint, for example V(https://minio.example.com:9000). Omit for AWS.
-    type: str
-  s3_bucket:
-    description:
-      - Bucket holding the backup sets. Required when O(target=s3).
-    type: str
-  s3_prefix:
-    description:
-      - Key prefix (one per environment), for example V(production/backups). Sets are stored as C(<prefix>/<set_id>/).
-    type: str
-    default: ''
-  s3_access_key:
-    description:
-      - Access key id. When omitted the boto3 credential chain (environment, instance profile, ...) is used.
-    type: str
-  s3_secret_key:
-    description:
-      - Secret access key. Never logged.
-    type: str
-  s3_region:
-    description:
-      - Region name for request signing.
-    type: str
-    default: us-east-1
-  s3_server_side_encryption:
-    description:
-      - Server-side encryption requested for every object. V(none) disables it (for endpoints that reject the header).
-    type: str
-    choices: [AES256, 'aws:kms', none]
-    default: AES256
-  s3_retries:
-    description:
-      - Attempts per S3 request (botocore C(standard) retry mode, exponential backoff with jitter).
-    type: int
-    default: 5
   local_path:
     description:
       - Directory holding the backup sets when O(target=local). Objects are written with mode C(0600).
@@ -73,30 +36,9 @@ options:
     default: 4
 '''
 
-    # PostgreSQL connection
-    POSTGRES = r'''
+    # PostgreSQL tools of the backup (the connection itself is the mcp.platform.postgres fragment)
+    POSTGRES_TOOLS = r'''
 options:
-  postgres_dsn:
-    description:
-      - libpq connection string or URI of the database to back up or restore, for example the platform's C(DATABASE_URL).
-      - Explicit O(postgres_host), O(postgres_port), O(postgres_user), O(postgres_password) and O(postgres_dbname) override its parts.
-      - The password is passed to C(pg_dump)/C(pg_restore) in their environment only, never on a command line. Never logged.
-    type: str
-  postgres_host:
-    description: Database host (or socket directory).
-    type: str
-  postgres_port:
-    description: Database port.
-    type: int
-  postgres_user:
-    description: Database user.
-    type: str
-  postgres_password:
-    description: Database password. Never logged.
-    type: str
-  postgres_dbname:
-    description: Database name.
-    type: str
   postgres_maintenance_db:
     description: Database to connect to for C(CREATE DATABASE)/C(DROP DATABASE) (restore drills, O(postgres_restore_create)).
     type: str

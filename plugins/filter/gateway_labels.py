@@ -54,39 +54,16 @@ _value:
   type: dict
 """
 
-import re
-
 from ansible.errors import AnsibleFilterError
 
-_SERVICE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+from ansible_collections.mcp.platform.plugins.module_utils.gateway_config import router_labels
 
 
 def gateway_labels(service, health_interval="1s", health_timeout="1s", port=8080):
-    if not isinstance(service, str) or not _SERVICE.match(service):
-        raise AnsibleFilterError("gateway_labels: the service name must be lower-case letters, digits, '_' and '-', got %r" % (service,))
-    router = "traefik.http.routers." + service
-    tls_router = router + "-tls"
-    strip = service + "-strip"
-    lb = "traefik.http.services.%s.loadbalancer" % service
-    prefix = "/mcp/" + service
-    rule = "PathPrefix(`%s`)" % prefix
-    return {
-        "traefik.enable": "true",
-        router + ".rule": rule,
-        router + ".entrypoints": "web",
-        router + ".middlewares": strip,
-        router + ".service": service,
-        tls_router + ".rule": rule,
-        tls_router + ".entrypoints": "websecure",
-        tls_router + ".tls": "true",
-        tls_router + ".middlewares": strip,
-        tls_router + ".service": service,
-        "traefik.http.middlewares.%s.stripprefix.prefixes" % strip: prefix,
-        lb + ".server.port": str(int(port)),
-        lb + ".healthcheck.path": "/health",
-        lb + ".healthcheck.interval": str(health_interval),
-        lb + ".healthcheck.timeout": str(health_timeout),
-    }
+    try:
+        return router_labels(service, health_interval, health_timeout, port)
+    except ValueError as exc:
+        raise AnsibleFilterError("gateway_labels: %s" % exc)
 
 
 class FilterModule(object):

@@ -7,35 +7,30 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.mcp.platform.plugins.module_utils.postgres import postgres_argument_spec as pg_connection_spec
+from ansible_collections.mcp.platform.plugins.module_utils.s3 import s3_argument_spec
+
 
 def target_argument_spec():
-    return dict(
+    """Where backup sets live: the S3 vocabulary (``s3.py``, fragment ``mcp.platform.s3``) or a local folder."""
+    spec = dict(
         target=dict(type='str', choices=['s3', 'local'], default='s3'),
-        s3_endpoint_url=dict(type='str'),
-        s3_bucket=dict(type='str'),
-        s3_prefix=dict(type='str', default=''),
-        s3_access_key=dict(type='str', no_log=False),
-        s3_secret_key=dict(type='str', no_log=True),
-        s3_region=dict(type='str', default='us-east-1'),
-        s3_server_side_encryption=dict(type='str', choices=['AES256', 'aws:kms', 'none'], default='AES256'),
-        s3_retries=dict(type='int', default=5),
         local_path=dict(type='path'),
         part_size_mb=dict(type='int', default=16),
         max_in_flight=dict(type='int', default=4),
     )
+    spec.update(s3_argument_spec())
+    return spec
 
 
 def postgres_argument_spec():
-    return dict(
-        postgres_dsn=dict(type='str', no_log=True),
-        postgres_host=dict(type='str'),
-        postgres_port=dict(type='int'),
-        postgres_user=dict(type='str'),
-        postgres_password=dict(type='str', no_log=True),
-        postgres_dbname=dict(type='str'),
+    """The shared PostgreSQL vocabulary (``postgres.py``, fragment ``mcp.platform.postgres``) plus the backup's tools."""
+    spec = pg_connection_spec()
+    spec.update(
         postgres_maintenance_db=dict(type='str', default='postgres'),
         pg_bin_dir=dict(type='path'),
     )
+    return spec
 
 
 TARGET_REQUIRED_IF = [('target', 's3', ['s3_bucket']), ('target', 'local', ['local_path'])]

@@ -47,12 +47,13 @@ import subprocess
 import tempfile
 import threading
 
+from ansible_collections.mcp.platform.plugins.module_utils import postgres
 from ansible_collections.mcp.platform.plugins.module_utils.backup_stream import ProcessSink, ProcessSource, ProducerError
 from ansible_collections.mcp.platform.plugins.module_utils.node_requirements import missing_library_msg
+from ansible_collections.mcp.platform.plugins.module_utils.secrets import mask_text
 
 try:
     import psycopg2
-    import psycopg2.extensions
     from psycopg2 import sql as pgsql
     HAS_PSYCOPG2 = True
     PSYCOPG2_IMPORT_ERROR = None
@@ -83,34 +84,32 @@ def find_binary(name, bin_dir=None, option=None):
 # ---------------------------------------------------------------- postgres
 
 def pg_params(options):
-    """Connection parameters from ``postgres_dsn`` and/or host/port/user/password/dbname."""
+    """Connection parameters: explicit host/port/user/password/dbname over ``postgres_dsn`` over PG* environment."""
     if not HAS_PSYCOPG2:
         raise ComponentError(missing_library_msg('psycopg2', reason='for the postgres component'))
-    params = {}
-    if options.get('postgres_dsn'):
-        try:
-            params.update(psycopg2.extensions.parse_dsn(options['postgres_dsn']))
-        except psycopg2.ProgrammingError:
-            raise ComponentError('postgres_dsn is not a valid libpq connection string or URI')
-    for opt, key in (('postgres_host', 'host'), ('postgres_port', 'port'), ('postgres_user', 'user'),
-                     ('postgres_password', 'password'), ('postgres_dbname', 'dbname')):
-        if options.get(opt) not in (None, ''):
-            params[key] = str(options[opt])
-    params.setdefault('dbname', 'postgres')
+    try:
+        params = postgres.resolve(options, defaults={'dbname': 'postgres'})
+    except postgres.PostgresError:
+        raise ComponentError('postgres_dsn is not a valid libpq connection string or URI')
+    if options.get('connect_timeout'):
+        params['connect_timeout'] = str(options['connect_timeout'])
     return params
 
 
 def pg_connect(params, dbname=None, timeout=10):
+    """A connection (not autocommit) for the backup helpers; ``application_name`` mcp_backup unless set."""
     kwargs = dict(params)
     if dbname:
         kwargs['dbname'] = dbname
-    kwargs.setdefault('connect_timeout', str(timeout))
-    kwargs.setdefault('application_name', 'mcp_backup')
+    timeout = kwargs.pop('connect_timeout', timeout)
+    application_name = kwargs.pop('application_name', 'mcp_backup')
     try:
-        return psycopg2.connect(**kwargs)
-    except psycopg2.Error as exc:
+        return postgres.connect(postgres.make_dsn(kwargs), timeout, autocommit=False,
+                                application_name=application_name)
+    except postgres.DRIVER_ERRORS as exc:
         raise ComponentError('cannot connect to PostgreSQL %s:%s/%s: %s' % (
-            kwargs.get('host', 'local socket'), kwargs.get('port', 5432), kwargs.get('dbname'), str(exc).strip()))
+            kwargs.get('host', 'local socket'), kwargs.get('port', 5432), kwargs.get('dbname'),
+            mask_text(str(exc).strip(), [kwargs.get('password')])))
 
 
 def pg_command_env(params, dbname=None):
@@ -124,7 +123,7 @@ def pg_command_env(params, dbname=None):
     if password:
         env['PGPASSWORD'] = password
     kwargs.setdefault('connect_timeout', '10')
-    return psycopg2.extensions.make_dsn(**kwargs), env
+    return postgres.make_dsn(kwargs), env
 
 
 def pg_row_counts(cur):

@@ -25,11 +25,26 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.mcp.platform.plugins.module_utils import backup_manifest as bm
 from ansible_collections.mcp.platform.plugins.module_utils import backup_retention
 from ansible_collections.mcp.platform.plugins.module_utils.backup_components import (
-    ComponentError, drop_relations_not_in, dump_relations, make_producer, pg_connect, pg_params, pg_restore_argv, pg_row_counts,
-    tar_extract_sink)
+    ComponentError,
+    drop_relations_not_in,
+    dump_relations,
+    make_producer,
+    pg_connect,
+    pg_params,
+    pg_restore_argv,
+    pg_row_counts,
+    tar_extract_sink,
+)
 from ansible_collections.mcp.platform.plugins.module_utils.backup_storage import StorageError
 from ansible_collections.mcp.platform.plugins.module_utils.backup_stream import (
-    Cancelled, ProcessSink, ProducerError, compress_stream, decompress_stream, hash_stream)
+    Cancelled,
+    ProcessSink,
+    ProducerError,
+    compress_stream,
+    decompress_stream,
+    hash_stream,
+)
+from ansible_collections.mcp.platform.plugins.module_utils.errors import PlatformError
 
 try:
     import zstandard
@@ -40,7 +55,7 @@ RESTORABLE = ('postgres', 'mongodb', 'config', 'volumes')
 TAR_COMPONENTS = ('config', 'volumes')
 
 
-class BackupError(Exception):
+class BackupError(PlatformError):
     """An operation failed; ``details`` carries a JSON-able result for the module."""
 
     def __init__(self, msg, details=None):

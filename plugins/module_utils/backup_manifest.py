@@ -25,6 +25,8 @@ import os
 import re
 import time
 
+from ansible_collections.mcp.platform.plugins.module_utils.errors import PlatformError
+
 SCHEMA = 1
 MANIFEST = 'manifest.json'
 VERIFICATION = 'verification.json'
@@ -50,7 +52,7 @@ SET_ID_RE = re.compile(r'^(\d{8}T\d{6}Z)-([0-9a-f]{6})$')
 LABEL_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$')
 
 
-class ManifestError(Exception):
+class ManifestError(PlatformError):
     pass
 
 

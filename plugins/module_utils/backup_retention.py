@@ -21,12 +21,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.mcp.platform.plugins.module_utils.errors import PlatformError
+
 DAY = 86400
 DEFAULT_POLICY = {'daily': 7, 'weekly': 30, 'monthly': 365}
 CLASSES = ('daily', 'weekly', 'monthly', 'manual')
 
 
-class RetentionError(Exception):
+class RetentionError(PlatformError):
     pass
 
 

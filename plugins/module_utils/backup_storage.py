@@ -29,6 +29,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.mcp.platform.plugins.module_utils.errors import PlatformError
 from ansible_collections.mcp.platform.plugins.module_utils.node_requirements import missing_library_msg
 
 try:
@@ -52,7 +53,7 @@ MIN_PART_SIZE = 5 * MIB
 PARTIAL_MARK = '.partial-'
 
 
-class StorageError(Exception):
+class StorageError(PlatformError):
     """A target operation failed; the message never contains credentials."""
 
 
@@ -298,7 +299,7 @@ class S3Target:
     kind = 's3'
 
     def __init__(self, bucket, prefix='', endpoint_url=None, access_key=None, secret_key=None, region=None,
-                 server_side_encryption='AES256', part_size=16 * MIB, max_in_flight=4, retries=5,
+                 session_token=None, server_side_encryption='AES256', part_size=16 * MIB, max_in_flight=4, retries=5,
                  connect_timeout=10, read_timeout=60):
         if not HAS_BOTO3:
             raise StorageError(missing_library_msg('boto3', reason='for target=s3'))
@@ -318,7 +319,7 @@ class S3Target:
                             s3={'addressing_style': 'path'} if endpoint_url else {},
                             request_checksum_calculation='when_required', response_checksum_validation='when_required')
         session = boto3.session.Session(aws_access_key_id=access_key or None, aws_secret_access_key=secret_key or None,
-                                        region_name=region or 'us-east-1')
+                                        aws_session_token=session_token or None, region_name=region or 'us-east-1')
         self.client = session.client('s3', endpoint_url=endpoint_url or None, config=config)
 
     def describe(self):
@@ -422,6 +423,7 @@ def make_target(params):
     return S3Target(bucket=params.get('s3_bucket'), prefix=params.get('s3_prefix') or '',
                     endpoint_url=params.get('s3_endpoint_url'), access_key=params.get('s3_access_key'),
                     secret_key=params.get('s3_secret_key'), region=params.get('s3_region'),
+                    session_token=params.get('s3_session_token'),
                     server_side_encryption=None if sse in (None, '', 'none') else sse,
                     part_size=int(params.get('part_size_mb') or 16) * MIB,
                     max_in_flight=params.get('max_in_flight') or 4,

@@ -20,6 +20,7 @@ import os
 import subprocess
 import threading
 
+from ansible_collections.mcp.platform.plugins.module_utils.errors import PlatformError
 from ansible_collections.mcp.platform.plugins.module_utils.node_requirements import missing_library_msg
 
 try:
@@ -37,7 +38,7 @@ class Cancelled(Exception):
     """Another component failed; this one stops without publishing anything."""
 
 
-class ProducerError(Exception):
+class ProducerError(PlatformError):
     """A subprocess producing or consuming a stream failed."""
 
 

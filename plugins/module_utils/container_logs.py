@@ -13,6 +13,8 @@ __metaclass__ = type
 import re
 import time
 
+from ansible_collections.mcp.platform.plugins.module_utils.errors import PlatformError
+
 # The first upper-case level word of a line decides (so "INFO uvicorn.error: started" is not an error);
 # structured fields (level=error, "level": "warn") next; a bare Traceback line counts as an error.
 LEVEL_WORD = re.compile(r"\b(DEBUG|TRACE|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRITICAL|CRIT|FATAL|PANIC|ALERT|EMERG)\b")
@@ -21,7 +23,7 @@ SEVERITY = {"WARN": "warn", "WARNING": "warn", "ERROR": "error", "ERR": "error",
             "FATAL": "error", "PANIC": "error", "ALERT": "error", "EMERG": "error"}
 
 
-class LogsError(Exception):
+class LogsError(PlatformError):
     """Raised with a message fit for fail_json."""
 
 

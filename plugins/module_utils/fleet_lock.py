@@ -23,8 +23,10 @@ import socket
 import time
 import uuid
 
+from ansible_collections.mcp.platform.plugins.module_utils.errors import PlatformError
 
-class LockError(Exception):
+
+class LockError(PlatformError):
     """Refused or impossible; the message is meant for the operator."""
 
 

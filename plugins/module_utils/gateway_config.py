@@ -19,6 +19,7 @@ __metaclass__ = type
 
 import json
 import os
+import re
 import tempfile
 
 RESPONDER_SERVICE = "maintenance-responder"
@@ -26,6 +27,38 @@ SERVICE_HEADER = "X-MCP-Maintenance-Service"
 DEFAULT_PRIORITY = 10000
 TMP_SUBDIR = ".mcp-tmp"
 HEADER_COMMENT = "# Managed by mcp.platform (mcp_maintenance). Derived from maintenance.json; do not edit.\n"
+
+
+_SERVICE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def router_labels(service, health_interval="1s", health_timeout="1s", port=8080):
+    """The Docker-provider labels of the contract above for one service's replicas (ValueError for a bad name)."""
+    if not isinstance(service, str) or not _SERVICE.match(service):
+        raise ValueError("the service name must be lower-case letters, digits, '_' and '-', got %r" % (service,))
+    router = "traefik.http.routers." + service
+    tls_router = router + "-tls"
+    strip = service + "-strip"
+    lb = "traefik.http.services.%s.loadbalancer" % service
+    prefix = "/mcp/" + service
+    rule = "PathPrefix(`%s`)" % prefix
+    return {
+        "traefik.enable": "true",
+        router + ".rule": rule,
+        router + ".entrypoints": "web",
+        router + ".middlewares": strip,
+        router + ".service": service,
+        tls_router + ".rule": rule,
+        tls_router + ".entrypoints": "websecure",
+        tls_router + ".tls": "true",
+        tls_router + ".middlewares": strip,
+        tls_router + ".service": service,
+        "traefik.http.middlewares.%s.stripprefix.prefixes" % strip: prefix,
+        lb + ".server.port": str(int(port)),
+        lb + ".healthcheck.path": "/health",
+        lb + ".healthcheck.interval": str(health_interval),
+        lb + ".healthcheck.timeout": str(health_timeout),
+    }
 
 
 def atomic_write(path, data, mode=0o644, tmp_dir=None):

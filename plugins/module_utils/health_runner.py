@@ -21,13 +21,9 @@ import threading
 import time
 from collections import deque
 
-from ansible_collections.mcp.platform.plugins.module_utils.health_probes import (
-    PROBES,
-    check_secrets,
-    mask_text,
-    mask_value,
-    probe_budget,
-)
+from ansible_collections.mcp.platform.plugins.module_utils.health.checks import check_secrets, probe_budget
+from ansible_collections.mcp.platform.plugins.module_utils.health.probes import PROBES
+from ansible_collections.mcp.platform.plugins.module_utils.secrets import mask_text, mask_value
 
 SEVERITY = {"ok": 0, "unknown": 1, "warn": 2, "crit": 3}
 NAGIOS_CODES = {"ok": 0, "warn": 1, "crit": 2, "unknown": 3}
@@ -189,7 +185,7 @@ def run_health(checks, concurrency=16, wait=False, wait_timeout=300.0, interval=
                 break
             rerun = run_checks([checks[i] for i in todo], concurrency, probes)
             attempts += 1
-            for idx, res in zip(todo, rerun):
+            for idx, res in zip(todo, rerun, strict=True):
                 results[idx] = res
     elapsed = round(clock() - start, 3)
     summary = summarize(results)

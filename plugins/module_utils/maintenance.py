@@ -47,6 +47,11 @@ import re
 import time
 
 try:
+    from ansible_collections.mcp.platform.plugins.module_utils.errors import PlatformError
+except ImportError:  # loaded by path by the maintenance responder, which has only the standard library
+    PlatformError = Exception
+
+try:
     from ansible_collections.mcp.platform.plugins.module_utils import gateway_config
 except ImportError:  # loaded by path (the maintenance responder): use the sibling file
     import importlib.util as _ilu
@@ -70,7 +75,7 @@ DEFAULT_GATEWAY = dict(dynamic_dir=None, responder_url="http://127.0.0.1:8090", 
                        http_entrypoint="web", tls_entrypoint="websecure", priority=DEFAULT_PRIORITY)
 
 
-class MaintenanceError(Exception):
+class MaintenanceError(PlatformError):
     """Bad input or an impossible operation; message for the operator."""
 
 

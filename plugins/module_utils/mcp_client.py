@@ -31,10 +31,11 @@ import json
 import socket
 import ssl
 import time
-
 from http.client import HTTPException
 from urllib.error import HTTPError, URLError
-from urllib.request import HTTPSHandler, HTTPRedirectHandler, Request, build_opener
+from urllib.request import HTTPRedirectHandler, HTTPSHandler, Request, build_opener
+
+from ansible_collections.mcp.platform.plugins.module_utils.errors import PlatformError
 
 DEFAULT_PROTOCOL_VERSION = "2025-06-18"
 ACCEPT = "application/json, text/event-stream"
@@ -44,7 +45,7 @@ CLIENT_NAME = "mcp.platform.mcp_health"
 CLIENT_VERSION = "1.0.0"
 
 
-class MCPError(Exception):
+class MCPError(PlatformError):
     """The server did not complete a protocol step; ``step`` names it."""
 
     def __init__(self, step, message, status=None):

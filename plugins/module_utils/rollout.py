@@ -20,6 +20,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import json
 import threading
 import time
@@ -27,15 +28,15 @@ from urllib.error import HTTPError, URLError
 
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.mcp.platform.plugins.module_utils.health_probes import (
-    HOST_LABEL, SERVICE_LABEL, probe_http, probe_mcp, validate_check)
+from ansible_collections.mcp.platform.plugins.module_utils.errors import PlatformError
+from ansible_collections.mcp.platform.plugins.module_utils.health.checks import validate_check
+from ansible_collections.mcp.platform.plugins.module_utils.health.network import probe_http, probe_mcp
+from ansible_collections.mcp.platform.plugins.module_utils.platform import HOST_LABEL, MANAGED_LABEL, REPLICA_LABEL, SERVICE_LABEL, SPEC_LABEL, VERSION_LABEL
 
-MANAGED_LABEL = "io.mcp-platform.managed"
-REPLICA_LABEL = "io.mcp-platform.replica"
-VERSION_LABEL = "io.mcp-platform.version"
+MODES = ("replace", "restart", "stop")
 
 
-class RolloutError(Exception):
+class RolloutError(PlatformError):
     """A slot failed a check: ``step`` names host, service, replica and version, ``check`` the gate."""
 
     def __init__(self, step, check, reason):
@@ -51,19 +52,55 @@ def container_name(template, host, service, replica, version):
     return template.format(host=host, service=service, replica=replica, version=version)
 
 
-def plan_slots(containers, services, replicas, version):
+def spec_digest(svc, p):
+    """The digest of one service's container definition (label ``SPEC_LABEL``), as the module would create it.
+
+    Only the definition goes in (image, environment, labels, port, volumes, restart policy), in a stable order,
+    so the same parameters always give the same digest and a changed ``DATABASE_URL`` gives another one.
+    """
+    doc = {
+        "image": svc["image"],
+        "env": sorted(dict(p.get("env") or {}, MCP_SERVICE=svc["name"]).items()),
+        "labels": sorted((svc.get("labels") or {}).items()),
+        "bind_address": p["bind_address"],
+        "container_port": p["container_port"],
+        "volumes": sorted(p.get("volumes") or []),
+        "restart_policy": p["restart_policy"],
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
+def plan_slots(containers, services, replicas, version, mode="replace", specs=None):
     """What each (service, replica) slot needs, from the engine's container list (pure: unit-tested).
 
     ``containers``: dicts with ``Id``, ``Names``, ``State`` and ``Labels`` (the engine's list format).
-    A slot is done when a running container of ``version`` holds it and nothing else does.
+    ``specs``: service -> ``spec_digest``; a container of ``version`` with another digest is replaced (one without a
+    digest label, made before digests existed, too, so a first run converges it once).
+    ``mode``: ``replace`` (a slot is done when a running container of ``version`` and the wanted digest holds it and
+    nothing else does), ``restart`` (every existing replica of the services, whatever its number, is restarted in
+    place: drained, stopped, started, gated), ``stop`` (every running replica is drained and stopped, nothing started).
     """
+    specs = specs or {}
     slots = []
+    if mode == "restart":
+        for service in services:
+            mine = [c for c in containers if (c.get("Labels") or {}).get(SERVICE_LABEL) == service]
+            for c in sorted(mine, key=lambda c: (_replica_number(c), (c.get("Names") or [""])[0])):
+                slots.append({"service": service, "replica": _replica_number(c), "have_new": True, "stale": [],
+                              "old": [_brief(c)], "todo": True, "start": False, "in_place": True})
+        return slots
     for service in services:
         for rep in range(1, replicas + 1):
             mine = [c for c in containers
                     if (c.get("Labels") or {}).get(SERVICE_LABEL) == service
                     and str((c.get("Labels") or {}).get(REPLICA_LABEL)) == str(rep)]
-            current = [c for c in mine if (c.get("Labels") or {}).get(VERSION_LABEL) == version]
+            if mode == "stop":
+                running = [c for c in mine if c.get("State") in ("running", "restarting", "paused")]
+                slots.append({"service": service, "replica": rep, "have_new": True, "stale": [],
+                              "old": [_brief(c) for c in running], "todo": bool(running), "start": False})
+                continue
+            current = [c for c in mine if (c.get("Labels") or {}).get(VERSION_LABEL) == version
+                       and (service not in specs or (c.get("Labels") or {}).get(SPEC_LABEL) == specs[service])]
             running = [c for c in current if c.get("State") == "running"]
             old = [c for c in mine if c not in current]
             # a stopped container of the version is replaced too: it is started fresh, not resumed
@@ -75,8 +112,21 @@ def plan_slots(containers, services, replicas, version):
                 "stale": [_brief(c) for c in stale],
                 "old": [_brief(c) for c in old],
                 "todo": not running or bool(old),
+                "start": not running,
             })
     return slots
+
+
+def _doing(p):
+    mode = p.get("mode") or "replace"
+    return "at %s" % p["version"] if mode == "replace" else mode
+
+
+def _replica_number(c):
+    try:
+        return int((c.get("Labels") or {}).get(REPLICA_LABEL))
+    except (TypeError, ValueError):
+        return 0
 
 
 def _brief(c):
@@ -144,7 +194,9 @@ class Rollout(object):
 
     def plan(self):
         services = [s["name"] for s in self.p["services"]]
-        return plan_slots(self.containers(), services, self.p["replicas"], self.p["version"])
+        specs = dict((s["name"], spec_digest(s, self.p)) for s in self.p["services"])
+        return plan_slots(self.containers(), services, self.p["replicas"], self.p["version"],
+                          mode=self.p.get("mode") or "replace", specs=specs)
 
     def _inspect(self, ident):
         import docker  # pylint: disable=import-outside-toplevel
@@ -164,13 +216,23 @@ class Rollout(object):
         with self.lock:
             self.changed = True
 
-    def _start(self, svc, rep, step):
+    def _start(self, svc, rep, step, olds=()):
         import docker  # pylint: disable=import-outside-toplevel
         p = self.p
         name = container_name(p["name_template"], p["host_label"], svc["name"], rep, p["version"])
+        # A replica of the same version (restart, changed spec) holds the name: it keeps serving under another
+        # name until its successor is routed, so the slot's name stays what the template says.
+        for old in olds:
+            if old["name"] == name:
+                retiring = "%s-retiring-%s" % (name, old["id"][:12])
+                try:
+                    self.api.rename(old["id"], retiring)
+                except docker.errors.APIError as exc:
+                    raise RolloutError(step, "container start", "renaming %s out of the way: %s" % (name, _one_line(exc)))
+                old["name"] = retiring
         labels = dict(svc.get("labels") or {})
         labels.update({MANAGED_LABEL: "true", HOST_LABEL: p["host_label"], SERVICE_LABEL: svc["name"],
-                       REPLICA_LABEL: str(rep), VERSION_LABEL: p["version"]})
+                       REPLICA_LABEL: str(rep), VERSION_LABEL: p["version"], SPEC_LABEL: spec_digest(svc, p)})
         env = dict(p.get("env") or {})
         env["MCP_SERVICE"] = svc["name"]
         port = p["container_port"]
@@ -237,12 +299,12 @@ class Rollout(object):
                            % (name, st.get("Status") or "missing", (st.get("Health") or {}).get("Status") or "none",
                               self.clock() - started, last))
 
-    def _direct_probe(self, url, step):
+    def _direct_probe(self, url, step, version=None):
         p = self.p
         checks = [validate_check({"name": "direct /health", "type": "http", "url": url + p["probe_path"],
                                   "status_code": [200], "timeout": 3}),
                   validate_check({"name": "direct MCP initialize", "type": "mcp", "url": url + p["mcp_path"],
-                                  "expect_version": p["version"], "min_tools": p["min_tools"], "timeout": 5})]
+                                  "expect_version": version or p["version"], "min_tools": p["min_tools"], "timeout": 5})]
         last = {}
 
         def probe():
@@ -273,16 +335,19 @@ class Rollout(object):
                                % (p["gateway_admin_url"], service, url, p["route_timeout"], seen.get("servers")))
 
     # ---- retirement ---------------------------------------------------------------------------
-    def _retire(self, service, old):
-        """Drain (the gateway stops routing), grace, SIGTERM with stop_timeout, remove. Never cancelled."""
+    def _retire(self, service, old, keep=None):
+        """Drain (the gateway stops routing), grace, SIGTERM with stop_timeout, remove. Never cancelled.
+
+        ``keep`` (default: in mode stop) stops the container without removing it.
+        """
         p = self.p
         t0 = self.clock()
         drained = False
-        if p["drain"] and old["state"] == "running" and old["url"]:
+        if p["drain"] and not p.get("force") and old["state"] == "running" and old["url"]:
             drained = post(old["url"] + p["drain_path"]) == 200
         if drained:
             deadline = self.clock() + p["route_timeout"]
-            while self.clock() < deadline:
+            while p.get("gateway_admin_url") and self.clock() < deadline:
                 try:
                     if gateway_servers(p["gateway_admin_url"], service).get(old["url"]) != "UP":
                         break
@@ -298,7 +363,16 @@ class Rollout(object):
                 self.sleep(p["poll_interval"])
             if p["drain_grace"] > 0:
                 self.sleep(p["drain_grace"])
-        self._remove(old["id"], stop_timeout=p["stop_timeout"] if old["state"] == "running" else None)
+        if keep or (keep is None and p.get("mode") == "stop"):
+            # mcp stop keeps the container (its logs, and mcp start brings the slot back); --force is SIGKILL now
+            if p.get("force"):
+                self.api.kill(old["id"])
+            else:
+                self.api.stop(old["id"], timeout=int(p["stop_timeout"]))
+            with self.lock:
+                self.changed = True
+        else:
+            self._remove(old["id"], stop_timeout=p["stop_timeout"] if old["state"] == "running" else None)
         return {"name": old["name"], "version": old["version"], "drained": drained, "seconds": round(self.clock() - t0, 2)}
 
     def _retire_async(self, service, slot_report, olds):
@@ -317,6 +391,39 @@ class Rollout(object):
             self.retirements.append(t)
         return t
 
+    def _gate(self, svc, ident, name, started, step, report, version=None):
+        """The three gates of a replica that just started: engine health, direct probe, gateway route."""
+        p = self.p
+        info = self._container_health(ident, name, started, step)
+        report["healthy_after"] = round(self.clock() - started, 2)
+        url = inspect_url(info, p["container_port"])
+        if not url:
+            raise RolloutError(step, "direct probe", "%s publishes no port for %d" % (name, p["container_port"]))
+        self._direct_probe(url, step, version)
+        if p.get("gateway_admin_url"):
+            self._routed(svc["name"], url, step)
+        report["routed_after"] = round(self.clock() - started, 2)
+
+    def _restart_in_place(self, svc, ctr, step, t0):
+        """mcp restart of one replica: drained out of the gateway, stopped gracefully, started, gated again.
+
+        The same container (its id, name and definition) comes back; the service's other replicas serve meanwhile.
+        """
+        import docker  # pylint: disable=import-outside-toplevel
+        out = {"restarted": ctr["name"], "drained": False}
+        if ctr["state"] == "running":
+            retired = self._retire(svc["name"], ctr, keep=True)
+            out["drained"] = retired["drained"]
+        try:
+            self.api.start(ctr["id"])
+        except docker.errors.APIError as exc:
+            raise RolloutError(step, "container start", "starting %s: %s" % (ctr["name"], _one_line(exc)))
+        with self.lock:
+            self.changed = True
+        self._gate(svc, ctr["id"], ctr["name"], self.clock(), step, out, version=ctr["version"])
+        out["seconds"] = round(self.clock() - t0, 2)
+        return out
+
     # ---- one service --------------------------------------------------------------------------
     def _service(self, svc, slots):
         p = self.p
@@ -326,22 +433,22 @@ class Rollout(object):
             for slot in slots:
                 if self.cancel.is_set():
                     return
-                step = "%s, service %s replica %d at %s" % (p["inventory_host"], svc["name"], slot["replica"], p["version"])
+                step = "%s, service %s replica %d %s" % (p["inventory_host"], svc["name"], slot["replica"], _doing(p))
                 report = {"service": svc["name"], "replica": slot["replica"], "step": step, "retired": [], "new": None}
                 t0 = self.clock()
+                if slot.get("in_place"):
+                    report.update(self._restart_in_place(svc, slot["old"][0], step, t0))
+                    with self.lock:
+                        self.replaced.append(report)
+                    if p["replica_delay"] > 0:
+                        self._wait(p["replica_delay"], lambda: False)
+                    continue
                 for stale in slot["stale"]:
                     self._remove(stale["id"])
-                if not slot["have_new"]:
-                    name, ident = self._start(svc, slot["replica"], step)
+                if slot.get("start", not slot["have_new"]):
+                    name, ident = self._start(svc, slot["replica"], step, slot["old"])
                     report["new"] = name
-                    info = self._container_health(ident, name, t0, step)
-                    report["healthy_after"] = round(self.clock() - t0, 2)
-                    url = inspect_url(info, p["container_port"])
-                    if not url:
-                        raise RolloutError(step, "direct probe", "%s publishes no port for %d" % (name, p["container_port"]))
-                    self._direct_probe(url, step)
-                    self._routed(svc["name"], url, step)
-                    report["routed_after"] = round(self.clock() - t0, 2)
+                    self._gate(svc, ident, name, t0, step, report)
                     if p["replica_delay"] > 0:
                         self._wait(p["replica_delay"], lambda: False)
                 with self.lock:
@@ -361,7 +468,7 @@ class Rollout(object):
             self.cancel.set()
         except Exception as exc:  # pylint: disable=broad-except  # docker.errors.*, requests errors
             with self.lock:
-                self.errors.append(RolloutError("%s, service %s at %s" % (p["inventory_host"], svc["name"], p["version"]),
+                self.errors.append(RolloutError("%s, service %s %s" % (p["inventory_host"], svc["name"], _doing(p)),
                                                 "container engine", _one_line(exc)))
             self.cancel.set()
 

@@ -31,7 +31,9 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - mcp.platform.backup
-  - mcp.platform.backup.postgres
+  - mcp.platform.s3
+  - mcp.platform.postgres
+  - mcp.platform.backup.postgres_tools
 attributes:
   check_mode:
     support: full
@@ -281,7 +283,11 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mcp.platform.plugins.module_utils.backup_common import (
-    TARGET_REQUIRED_IF, check_target_params, postgres_argument_spec, target_argument_spec)
+    TARGET_REQUIRED_IF,
+    check_target_params,
+    postgres_argument_spec,
+    target_argument_spec,
+)
 from ansible_collections.mcp.platform.plugins.module_utils.node_requirements import missing_library_msg
 
 try:

@@ -22,6 +22,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - mcp.platform.backup
+  - mcp.platform.s3
 attributes:
   check_mode:
     support: full
@@ -148,8 +149,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mcp.platform.plugins.module_utils.backup_common import (
-    TARGET_REQUIRED_IF, check_target_params, target_argument_spec)
+from ansible_collections.mcp.platform.plugins.module_utils.backup_common import TARGET_REQUIRED_IF, check_target_params, target_argument_spec
 from ansible_collections.mcp.platform.plugins.module_utils.node_requirements import missing_library_msg
 
 try:

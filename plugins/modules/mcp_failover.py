@@ -31,6 +31,9 @@ description:
     and O(allow_reclone=true), the data folder is moved aside (never deleted) and cloned afresh
     with C(pg_basebackup -R). A node that already streams from the new primary gives
     C(changed=false).
+  - O(state=rejoined) first plans (it only reads - the new primary, the node's WAL receiver,
+    C(pg_controldata), C(pg_ctl status)), then applies the plan; RV(plan) holds the ordered steps,
+    each with its reason and what it changes. In check mode the plan is returned and nothing is done.
   - O(state=status) evaluates the gates and changes nothing.
   - Connection strings are never shown; every message is masked.
 author:
@@ -40,7 +43,9 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Every gate (or rejoin prerequisite) is evaluated; RV(msg) says what would be done.
+    details: >-
+      Every gate (or rejoin prerequisite) is evaluated; RV(msg) says what would be done, and for
+      O(state=rejoined) RV(plan) holds the steps that would be taken.
   diff_mode:
     support: none
   platform:
@@ -61,6 +66,14 @@ options:
     description: libpq connection string of the replica to promote (the new primary for O(state=rejoined)).
     type: str
     required: true
+  postgres_password:
+    description:
+      - Password for the DSNs that carry none (O(primary_dsn), O(candidate_dsn) and the default node DSN of
+        O(state=rejoined)); a password inside a DSN wins.
+      - When omitted, the C(PGPASSWORD) environment variable is used the same way (for example an AWX
+        credential), so it is known and masked in every message.
+      - Never logged.
+    type: str
   primary_down_confirmations:
     description:
       - What the other vantage points (for example each MCP host) see of the old primary, one item per
@@ -157,7 +170,7 @@ notes:
     asked and those it is down from, for example \"2 of 4 vantage points report the primary down (a majority, 3,
     is required); still see it: mcp-2, mcp-3; down from: controller, mcp-1; controller: connection refused\"."
 requirements:
-  - psycopg2
+  - psycopg2 (pip package C(psycopg2-binary)) or psycopg
   - PostgreSQL server binaries on the host for O(state=rejoined)
 seealso:
   - module: mcp.platform.mcp_maintenance
@@ -177,8 +190,9 @@ EXAMPLES = r"""
 - name: Promote the replica
   mcp.platform.mcp_failover:
     state: promoted
-    primary_dsn: "host={{ mcp_pg_primary_host }} port=5432 user=postgres dbname=postgres password={{ vault_pg_password }}"
-    candidate_dsn: "host={{ mcp_pg_replica_host }} port=5432 user=postgres dbname=postgres password={{ vault_pg_password }}"
+    primary_dsn: "host={{ mcp_pg_primary_host }} port=5432 user=postgres dbname=postgres"
+    candidate_dsn: "host={{ mcp_pg_replica_host }} port=5432 user=postgres dbname=postgres"
+    postgres_password: "{{ vault_pg_password }}"   # for both DSNs (PGPASSWORD when omitted)
     primary_down_confirmations:
       - name: "{{ groups['mcp_db_replica'][0] }}"
         down: "{{ seen_from_replica is failed }}"   # wait_for failed: the port could not be reached
@@ -290,10 +304,57 @@ method:
   returned: when state is rejoined
   type: str
 steps:
-  description: Steps taken (or planned in check mode) for the rejoin.
+  description: Steps taken (or planned in check mode, the actions of RV(plan)) for the rejoin.
   returned: when state is rejoined
   type: list
   elements: str
+plan:
+  description:
+    - What the rejoin decided before doing anything (in check mode, all that is done).
+  returned: when state is rejoined
+  type: dict
+  contains:
+    needed:
+      description: Whether anything is to be done (false when the node already streams from the new primary).
+      type: bool
+    method:
+      description: V(rewind) or V(reclone); null when nothing is needed.
+      type: str
+    steps:
+      description:
+        - The steps in order, each C({action, reason, changes}); C(action) is one of V(stop), V(resume),
+          V(checkpoint_source), V(rewind), V(reclone), V(primary_conninfo), V(start), V(wait_streaming).
+        - A V(rewind) step has C(fallback) (V(reclone) when O(allow_reclone=true), else null).
+      type: list
+      elements: dict
+    prerequisites:
+      description: As RV(prerequisites).
+      type: dict
+    node_state:
+      description: >-
+        The node as found - reachable, in_recovery, wal_receiver, sender, timeline, running, standby_signal,
+        cluster_state.
+      type: dict
+    options:
+      description: The settings the steps run with (data_dir, port, bin_dir, os_user, log_file, ...); no secrets.
+      type: dict
+  sample:
+    needed: true
+    method: rewind
+    steps:
+      - action: stop
+        reason: the server runs as a primary (it takes writes the new primary never sees); pg_rewind needs it stopped
+        changes: pg_ctl stop -m fast on /var/lib/postgresql/15/main
+      - action: rewind
+        reason: "wal_log_hints on, node timeline 1, source timeline 2: pg_rewind can run"
+        changes: "pg_rewind -R on /var/lib/postgresql/15/main: writes the old primary took after the fork are ..."
+        fallback: null
+      - action: start
+        reason: the node runs again, now as a standby of the source
+        changes: pg_ctl start on port 5432
+      - action: wait_streaming
+        reason: the rejoin is done when the node streams from the source
+        changes: none (waits up to 60 s)
 prerequisites:
   description: Rejoin prerequisites read from pg_controldata (checksums, wal_log_hints, timelines).
   returned: when state is rejoined and work was needed
@@ -308,9 +369,13 @@ msg:
   type: str
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mcp.platform.plugins.module_utils import postgres_ha
+
+from ansible_collections.mcp.platform.plugins.module_utils import postgres, postgres_failover, postgres_rejoin
 from ansible_collections.mcp.platform.plugins.module_utils.node_requirements import missing_library_msg
+from ansible_collections.mcp.platform.plugins.module_utils.secrets import mask_text
 
 
 def main():
@@ -319,6 +384,7 @@ def main():
             state=dict(type="str", default="status", choices=["promoted", "rejoined", "status"]),
             primary_dsn=dict(type="str", no_log=True),
             candidate_dsn=dict(type="str", required=True, no_log=True),
+            postgres_password=dict(type="str", no_log=True),
             primary_down_confirmations=dict(type="list", elements="raw", default=[]),
             min_confirmations=dict(type="int", default=1),
             fenced=dict(type="bool", default=False),
@@ -339,55 +405,61 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    if not postgres_ha.HAS_PSYCOPG2:
-        module.fail_json(msg=missing_library_msg("psycopg2"), exception=str(postgres_ha.PSYCOPG2_IMPORT_ERROR))
+    if not postgres.HAS_DRIVER:
+        module.fail_json(msg=missing_library_msg("psycopg2"), exception=str(postgres.DRIVER_IMPORT_ERROR))
     for name in ("max_lag_bytes", "max_lag_seconds", "min_confirmations"):
         if p[name] < 0:
             module.fail_json(msg="%s must not be negative (got %s)" % (name, p[name]))
     for name in ("wait_seconds", "connect_timeout", "port"):
         if p[name] <= 0:
             module.fail_json(msg="%s must be positive (got %s)" % (name, p[name]))
-    secrets = postgres_ha.dsn_secrets(p["primary_dsn"], p["candidate_dsn"], p["replication_conninfo"])
+    # The shared password (postgres_password, else PGPASSWORD) fills in the DSNs that carry none.
+    password = p["postgres_password"] or os.environ.get("PGPASSWORD") or None
+    secrets = postgres.dsn_secrets(p["primary_dsn"], p["candidate_dsn"], p["replication_conninfo"])
+    if password:
+        secrets.add(password)
     try:
         for name in ("primary_dsn", "candidate_dsn"):
             if p[name]:
-                try:
-                    postgres_ha.parse_dsn(p[name])
-                except postgres_ha.HAError as exc:
-                    raise postgres_ha.HAError("%s: %s" % (name, exc))
+                postgres.parse_dsn(p[name], name)
+        primary_dsn = postgres.with_password(p["primary_dsn"], password, "primary_dsn")
+        candidate_dsn = postgres.with_password(p["candidate_dsn"], password, "candidate_dsn")
         common = dict(confirmations=p["primary_down_confirmations"], fenced=p["fenced"],
                       min_confirmations=p["min_confirmations"], max_lag_bytes=p["max_lag_bytes"],
                       max_lag_seconds=p["max_lag_seconds"], timeout=p["connect_timeout"])
         if p["state"] == "status":
-            gates, state, _primary = postgres_ha.evaluate_gates(p["primary_dsn"], p["candidate_dsn"], **common)
+            gates, state, _primary = postgres_failover.evaluate_gates(primary_dsn, candidate_dsn, **common)
             failing = [g["name"] for g in gates if not g["passed"]]
             module.exit_json(changed=False, gates=gates, vantage_points=_primary["vantage_points"],
-                             new_primary=postgres_ha.describe_dsn(p["candidate_dsn"]),
+                             new_primary=postgres.describe_dsn(candidate_dsn),
                              timeline=state["timeline"], candidate_in_recovery=state["in_recovery"],
                              lag_bytes=state["lag_bytes"], lag_seconds=state["lag_seconds"],
                              msg="gates failing: %s" % ", ".join(failing) if failing else "all gates pass")
         if p["state"] == "promoted":
-            res = postgres_ha.promote(p["primary_dsn"], p["candidate_dsn"], force=p["force"],
-                                      wait_seconds=p["wait_seconds"], check_mode=module.check_mode, **common)
-            res["msg"] = postgres_ha.mask(res["msg"], secrets)
+            res = postgres_failover.promote(primary_dsn, candidate_dsn, force=p["force"],
+                                            wait_seconds=p["wait_seconds"], check_mode=module.check_mode, **common)
+            res["msg"] = mask_text(res["msg"], secrets)
             if res.pop("failed"):
                 module.fail_json(**res)
             module.exit_json(**res)
-        node_dsn = p["primary_dsn"] or "host=127.0.0.1 port=%d user=postgres dbname=postgres" % p["port"]
+        node_dsn = primary_dsn or postgres.with_password(
+            "host=127.0.0.1 port=%d user=postgres dbname=postgres" % p["port"], password)
         log_file = p["log_file"] or "%s.log" % p["data_dir"].rstrip("/")
-        res = postgres_ha.rejoin(node_dsn, p["candidate_dsn"], p["data_dir"], p["port"], bin_dir=p["bin_dir"],
-                                 os_user=p["os_user"], log_file=log_file, allow_reclone=p["allow_reclone"],
-                                 replication_conninfo=p["replication_conninfo"], wait_seconds=p["wait_seconds"],
-                                 timeout=p["connect_timeout"], check_mode=module.check_mode)
-        res["msg"] = postgres_ha.mask(res["msg"], secrets)
+        # Plan (reads only), then apply it; check mode returns the plan (RV(plan)) without applying it.
+        res = postgres_rejoin.rejoin(node_dsn, candidate_dsn, p["data_dir"], p["port"], bin_dir=p["bin_dir"],
+                                     os_user=p["os_user"], log_file=log_file, allow_reclone=p["allow_reclone"],
+                                     replication_conninfo=p["replication_conninfo"], wait_seconds=p["wait_seconds"],
+                                     timeout=p["connect_timeout"], check_mode=module.check_mode)
+        res["msg"] = mask_text(res["msg"], secrets)
         res.pop("failed", None)
         module.exit_json(**res)
-    except postgres_ha.HAError as exc:
-        module.fail_json(msg=postgres_ha.mask(str(exc), secrets))
-    except postgres_ha.PGError as exc:
-        module.fail_json(msg="PostgreSQL error: %s" % postgres_ha.mask(str(exc), secrets))
+    except postgres.PostgresError as exc:
+        # HAError derives from PostgresError: failover/rejoin refusals and DSN/connection problems alike.
+        module.fail_json(msg=mask_text(str(exc), secrets))
+    except postgres.DRIVER_ERRORS as exc:
+        module.fail_json(msg="PostgreSQL error: %s" % mask_text(str(exc), secrets))
     except (IOError, OSError) as exc:
-        module.fail_json(msg="rejoin failed: %s" % postgres_ha.mask(str(exc), secrets))
+        module.fail_json(msg="rejoin failed: %s" % mask_text(str(exc), secrets))
 
 
 if __name__ == "__main__":

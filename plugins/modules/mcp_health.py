@@ -222,15 +222,15 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mcp.platform.plugins.module_utils.health_probes import (
+from ansible_collections.mcp.platform.plugins.module_utils.health.checks import (
     CheckValidationError,
     check_secrets,
     check_suboptions,
-    dsn_secrets,
     public_header_values,
     validate_checks,
 )
 from ansible_collections.mcp.platform.plugins.module_utils.health_runner import FAIL_ON, run_health
+from ansible_collections.mcp.platform.plugins.module_utils.secrets import embedded_secrets
 
 
 def protect_secrets(module):
@@ -252,7 +252,7 @@ def protect_secrets(module):
             module.no_log_values.add(secret)
         for key in ("dsn", "uri"):
             value = check.get(key)
-            if isinstance(value, str) and not dsn_secrets(value) and not re.search(r"pass|pwd", value, re.I):
+            if isinstance(value, str) and not embedded_secrets(value) and not re.search(r"pass|pwd", value, re.I):
                 module.no_log_values.discard(value)
 
 

@@ -113,6 +113,7 @@ msg:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.mcp.platform.plugins.module_utils import fleet_lock
 
 

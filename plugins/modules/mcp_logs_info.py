@@ -21,6 +21,7 @@ author:
   - mcp.platform maintainers (@mcp-platform)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - mcp.platform.docker
 attributes:
   check_mode:
     support: full
@@ -29,10 +30,6 @@ attributes:
   platform:
     platforms: posix
 options:
-  docker_host:
-    description: Address of the Docker-compatible API, for example C(unix:///var/run/docker.sock).
-    type: str
-    default: unix:///var/run/docker.sock
   labels:
     description: Only containers carrying every one of these C(key=value) labels are read.
     type: list
@@ -52,10 +49,9 @@ options:
     description: How many of the most recent matching lines to return.
     type: int
     default: 20
-requirements:
-  - docker (the Docker SDK for Python) >= 7.1 (older releases fail with requests >= 2.32)
-  - the mcp.platform.node role installs it on the managed node; run the module with
-    C(ansible_python_interpreter=/opt/mcp-platform/venv/bin/python) (the venv the role creates)
+notes:
+  - Run the module with C(ansible_python_interpreter=/opt/mcp-platform/venv/bin/python), the venv the
+    mcp.platform.node role creates with the Docker SDK in it.
 """
 
 EXAMPLES = r"""
@@ -99,35 +95,22 @@ last:
   sample: [{container: mcp-1-git-2-v1.0.0, level: error, line: "ERROR mcp handshake failed"}]
 """
 
-import traceback
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mcp.platform.plugins.module_utils.container_logs import LogsError, recent_problems
-from ansible_collections.mcp.platform.plugins.module_utils.node_requirements import missing_library_msg
-
-try:
-    import docker
-    HAS_DOCKER = True
-    DOCKER_IMPORT_ERROR = None
-except ImportError:
-    HAS_DOCKER = False
-    DOCKER_IMPORT_ERROR = traceback.format_exc()
+from ansible_collections.mcp.platform.plugins.module_utils.container_logs import recent_problems
+from ansible_collections.mcp.platform.plugins.module_utils.errors import PlatformError
+from ansible_collections.mcp.platform.plugins.module_utils.platform import MANAGED_LABEL, docker_argument_spec, docker_client_from_params
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
-            labels=dict(type="list", elements="str", default=["io.mcp-platform.managed=true"]),
-            since=dict(type="int", default=86400),
-            levels=dict(type="list", elements="str", choices=["error", "warn"], default=["error", "warn"]),
-            last=dict(type="int", default=20),
-        ),
-        supports_check_mode=True,
+    argument_spec = docker_argument_spec()
+    argument_spec.update(
+        labels=dict(type="list", elements="str", default=[MANAGED_LABEL + "=true"]),
+        since=dict(type="int", default=86400),
+        levels=dict(type="list", elements="str", choices=["error", "warn"], default=["error", "warn"]),
+        last=dict(type="int", default=20),
     )
-    if not HAS_DOCKER:
-        module.fail_json(msg=missing_library_msg("docker"), exception=DOCKER_IMPORT_ERROR)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
     if p["since"] <= 0:
         module.fail_json(msg="since must be a positive number of seconds, got %d" % p["since"])
@@ -137,12 +120,16 @@ def main():
     if bad:
         module.fail_json(msg="labels must be key=value pairs; not: %s" % ", ".join(bad))
     try:
-        client = docker.DockerClient(base_url=p["docker_host"], timeout=30)
-        result = recent_problems(client, p["labels"], p["since"], p["last"], tuple(p["levels"]))
-    except LogsError as e:
+        client = docker_client_from_params(p)
+        try:
+            result = recent_problems(client, p["labels"], p["since"], p["last"], tuple(p["levels"]))
+        finally:
+            client.close()
+    except PlatformError as e:  # LogsError, EngineError: already say which engine and what failed
         module.fail_json(msg=str(e))
-    except docker.errors.DockerException as e:
-        module.fail_json(msg="cannot reach the Docker API at %s: %s" % (p["docker_host"], e))
+    except Exception as e:  # pylint: disable=broad-except  # docker.errors.* / requests errors from the SDK
+        module.fail_json(msg="cannot read logs from the Docker API at %s: %s" % (
+            p["docker_host"] or "unix:///var/run/docker.sock", " ".join(str(e).split())))
     module.exit_json(changed=False, **result)
 
 

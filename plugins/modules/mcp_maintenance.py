@@ -28,10 +28,13 @@ description:
     (C(ALTER SYSTEM RESET)). Sessions that are already open keep their setting; new ones are
     read-only. An expired V(postgres) window is reset on the next module run (the responder has no
     database credentials).
+  - The database is the primary that O(postgres_dsn) and the other connection options (or the C(PGHOST)
+    environment variable) name; it is reached only when one of them is set.
 author:
   - mcp.platform maintainers (@mcp-platform)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - mcp.platform.postgres
 attributes:
   check_mode:
     support: full
@@ -131,15 +134,9 @@ options:
     description: Priority of the maintenance routers (bypass routers get twice this).
     type: int
     default: 10000
-  postgres_dsn:
-    description: libpq connection string of the primary, used when V(postgres) is in O(services).
-    type: str
-  connect_timeout:
-    description: Seconds to wait for PostgreSQL connections.
-    type: int
-    default: 5
 requirements:
-  - psycopg2 (pip package C(psycopg2-binary); only when O(postgres_dsn) is used)
+  - psycopg2 (pip package C(psycopg2-binary)) or psycopg; only when the database is used (O(postgres_dsn), another
+    connection option or C(PGHOST))
   - the mcp.platform.node role installs it on the managed node; run the module with
     C(ansible_python_interpreter=/opt/mcp-platform/venv/bin/python) (the venv the role creates)
 notes:
@@ -234,9 +231,10 @@ import getpass
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.mcp.platform.plugins.module_utils import maintenance
-from ansible_collections.mcp.platform.plugins.module_utils import postgres_ha
+
+from ansible_collections.mcp.platform.plugins.module_utils import maintenance, postgres
 from ansible_collections.mcp.platform.plugins.module_utils.node_requirements import missing_library_msg
+from ansible_collections.mcp.platform.plugins.module_utils.secrets import mask_text
 
 
 class _Postgres:
@@ -245,49 +243,62 @@ class _Postgres:
         self.timeout = timeout
 
     def get(self):
-        return postgres_ha.get_read_only(self.dsn, self.timeout)
+        return postgres.get_read_only(self.dsn, self.timeout)
 
     def set(self, value):
-        postgres_ha.set_read_only(self.dsn, value, self.timeout)
+        postgres.set_read_only(self.dsn, value, self.timeout)
+
+
+def _wants_database(params, environ):
+    """The database is used when a connection option is given, or PGHOST names one (PGPASSWORD alone does not)."""
+    options = [name for name in postgres.postgres_argument_spec() if name != "connect_timeout"]
+    return any(params.get(name) not in (None, "") for name in options) or bool(environ.get("PGHOST"))
 
 
 def main():
+    argument_spec = dict(
+        state=dict(type="str", default="status", choices=["enabled", "disabled", "status"]),
+        services=dict(type="list", elements="str"),
+        known_services=dict(type="list", elements="str"),
+        msg=dict(type="str"),
+        reason=dict(type="str"),
+        by=dict(type="str"),
+        retry_after=dict(type="int", default=300),
+        ttl=dict(type="int"),
+        until=dict(type="str"),
+        bypass_sources=dict(type="list", elements="str", default=[], no_log=False),
+        bypass_header=dict(type="dict", no_log=False, options=dict(
+            name=dict(type="str", required=True),
+            value=dict(type="str", required=True, no_log=True))),
+        state_dir=dict(type="path", default="/var/lib/mcp"),
+        gateway_dynamic_dir=dict(type="path"),
+        responder_url=dict(type="str", default="http://127.0.0.1:8090"),
+        service_provider=dict(type="str", default="docker", choices=["docker", "file"]),
+        http_entrypoint=dict(type="str", default="web"),
+        tls_entrypoint=dict(type="str", default="websecure"),
+        priority=dict(type="int", default=10000),
+    )
+    argument_spec.update(postgres.postgres_argument_spec())
     module = AnsibleModule(
-        argument_spec=dict(
-            state=dict(type="str", default="status", choices=["enabled", "disabled", "status"]),
-            services=dict(type="list", elements="str"),
-            known_services=dict(type="list", elements="str"),
-            msg=dict(type="str"),
-            reason=dict(type="str"),
-            by=dict(type="str"),
-            retry_after=dict(type="int", default=300),
-            ttl=dict(type="int"),
-            until=dict(type="str"),
-            bypass_sources=dict(type="list", elements="str", default=[], no_log=False),
-            bypass_header=dict(type="dict", no_log=False, options=dict(
-                name=dict(type="str", required=True),
-                value=dict(type="str", required=True, no_log=True))),
-            state_dir=dict(type="path", default="/var/lib/mcp"),
-            gateway_dynamic_dir=dict(type="path"),
-            responder_url=dict(type="str", default="http://127.0.0.1:8090"),
-            service_provider=dict(type="str", default="docker", choices=["docker", "file"]),
-            http_entrypoint=dict(type="str", default="web"),
-            tls_entrypoint=dict(type="str", default="websecure"),
-            priority=dict(type="int", default=10000),
-            postgres_dsn=dict(type="str", no_log=True),
-            connect_timeout=dict(type="int", default=5),
-        ),
+        argument_spec=argument_spec,
         mutually_exclusive=[["ttl", "until"]],
         required_if=[["state", "enabled", ["msg"]]],
         supports_check_mode=True,
     )
     p = module.params
-    dsn = p["postgres_dsn"]
-    if dsn and not postgres_ha.HAS_PSYCOPG2:
-        module.fail_json(msg=missing_library_msg("psycopg2", reason="for postgres_dsn"), exception=str(postgres_ha.PSYCOPG2_IMPORT_ERROR))
+    dsn = None
+    if _wants_database(p, os.environ):
+        if not postgres.HAS_DRIVER:
+            module.fail_json(msg=missing_library_msg("psycopg2", reason="for postgres_dsn"),
+                             exception=str(postgres.DRIVER_IMPORT_ERROR))
+        try:
+            dsn = postgres.resolve_dsn(p)
+        except postgres.PostgresError as exc:
+            module.fail_json(msg=str(exc))
     dynamic_dir = p["gateway_dynamic_dir"] or os.path.join(p["state_dir"], "gateway", "dynamic")
     gateway = dict(dynamic_dir=dynamic_dir, responder_url=p["responder_url"], service_provider=p["service_provider"],
-                   http_entrypoint=p["http_entrypoint"], tls_entrypoint=p["tls_entrypoint"] or "", priority=p["priority"])
+                   http_entrypoint=p["http_entrypoint"], tls_entrypoint=p["tls_entrypoint"] or "",
+                   priority=p["priority"])
     try:
         by = p["by"] or getpass.getuser()
     except Exception:  # pylint: disable=broad-except
@@ -300,10 +311,10 @@ def main():
             postgres=_Postgres(dsn, p["connect_timeout"]) if dsn else None, check_mode=module.check_mode)
     except maintenance.MaintenanceError as exc:
         module.fail_json(msg=str(exc))
-    except postgres_ha.HAError as exc:
-        module.fail_json(msg=str(exc))
-    except postgres_ha.PGError as exc:
-        module.fail_json(msg="PostgreSQL (%s): %s" % (postgres_ha.describe_dsn(dsn), postgres_ha.pg_error_text(exc, dsn)))
+    except postgres.PostgresError as exc:
+        module.fail_json(msg=mask_text(str(exc), postgres.dsn_secrets(dsn)))
+    except postgres.DRIVER_ERRORS as exc:
+        module.fail_json(msg="PostgreSQL (%s): %s" % (postgres.describe_dsn(dsn), postgres.error_text(exc, dsn)))
     except (IOError, OSError) as exc:
         module.fail_json(msg="cannot update maintenance state: %s" % exc)
     result = dict(changed=res["changed"], in_maintenance=res["in_maintenance"], services=res["services"],

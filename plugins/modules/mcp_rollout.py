@@ -27,18 +27,25 @@ description:
     replica and the check. Old replicas whose drain had begun are still taken out completely; the old
     replicas of unreplaced slots keep serving, and the failed new container is left for the caller's
     rollback (run the module again with the previous version) and for diagnosis.
-  - Slots already running O(version) are left alone; a second run changes nothing.
+  - Slots already running O(version) with the same definition are left alone; a second run changes nothing.
+    The definition (image, O(env), labels, port, volumes, policies) is recorded as a digest label
+    (C(io.mcp-platform.spec)), so a changed O(env) - a failover's new C(DATABASE_URL) - replaces the
+    replicas of the same version, start-first like a version change.
+  - The one engine that starts, gates, drains and stops the platform's replicas - O(mode=replace) for deploy,
+    update, rollback and a failover's repointed services, O(mode=restart) for the manual's rolling restart,
+    O(mode=stop) for a graceful stop.
   - Why a module and not C(community.docker.docker_container) plus C(ansible.builtin.uri) tasks (what the
     update role used before) - the order of the steps is the safety property, and as ~15 tasks per replica
     it cost about ten times the replica's own start-to-healthy time in task overhead.
 author:
   - mcp.platform maintainers (@mcp-platform)
-requirements:
-  - docker (the Docker SDK for Python) >= 7.1 (older releases fail with requests >= 2.32)
-  - the mcp.platform.node role installs it on the managed node; run the module with
-    C(ansible_python_interpreter=/opt/mcp-platform/venv/bin/python) (the venv the role creates)
+notes:
+  - Run the module with C(ansible_python_interpreter=/opt/mcp-platform/venv/bin/python), the venv the
+    mcp.platform.node role creates with the Docker SDK in it.
+  - O(docker_timeout) is raised to at least O(stop_timeout) + 30 seconds, so a slow stop is not cut off.
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - mcp.platform.docker
 attributes:
   check_mode:
     support: full
@@ -48,9 +55,21 @@ attributes:
   platform:
     platforms: posix
 options:
-  docker_host:
-    description: Address of the Docker-compatible API (C(unix://), C(tcp://)); the environment's when omitted.
+  mode:
+    description:
+      - V(replace) - bring every slot to O(version) with this definition (created when missing).
+      - V(restart) - restart every existing replica of O(services) in place, one at a time per service (the manual's
+        C(mcp restart --rolling)) - drained out of the gateway, stopped with O(stop_timeout), started, and gated like a
+        new replica (engine health, direct probe, gateway route) before the next; the same containers come back.
+      - V(stop) - drain and stop every running replica of O(services), nothing started (C(mcp stop --graceful));
+        O(version) and the images are not needed (nor with V(restart)).
     type: str
+    choices: [replace, restart, stop]
+    default: replace
+  force:
+    description: With O(mode=stop), kill the replicas at once (SIGKILL, no drain; C(mcp stop --force)).
+    type: bool
+    default: false
   host_label:
     description: The platform host whose containers are replaced (label C(io.mcp-platform.host)).
     type: str
@@ -59,9 +78,10 @@ options:
     description: Name of the host in messages; O(host_label) when omitted.
     type: str
   version:
-    description: Version to bring every slot to (label C(io.mcp-platform.version), checked by the MCP probe).
+    description:
+      - Version to bring every slot to (label C(io.mcp-platform.version), checked by the MCP probe).
+      - Required with O(mode=replace); a replica restarted in place must answer its own version.
     type: str
-    required: true
   replicas:
     description: Replicas per service (slots 1..N).
     type: int
@@ -77,15 +97,35 @@ options:
         type: str
         required: true
       image:
-        description: Image of O(version) for this service (pulled when missing).
+        description:
+          - Image of O(version) for this service (pulled when missing); O(image) when omitted.
+          - One of the two is required with O(mode=replace).
         type: str
-        required: true
       labels:
         description:
           - Labels of the new containers (the gateway's router labels and any extra ones). The module sets the
-            C(io.mcp-platform.managed), C(host), C(service), C(replica) and C(version) labels itself.
+            C(io.mcp-platform.managed), C(host), C(service), C(replica), C(version) and C(spec) labels itself.
         type: dict
         default: {}
+  image:
+    description:
+      - Image of every service without its own O(services[].image); C({service}) and C({version}) are replaced,
+        for example V(registry.example.com/mcp-platform/{service}:{version}).
+    type: str
+  labels:
+    description: Labels of every service's new containers (a service's own O(services[].labels) win).
+    type: dict
+    default: {}
+  gateway_router:
+    description:
+      - Add the gateway's Docker-provider labels (router C(<service>) for C(PathPrefix(/mcp/<service>)), TLS router,
+        strip-prefix middleware, health check), the same as the P(mcp.platform.gateway_labels#filter) filter.
+    type: bool
+    default: false
+  gateway_health_interval:
+    description: Interval of the gateway's active health check of each replica (with O(gateway_router)).
+    type: str
+    default: 1s
   env:
     description: Environment of the new containers (C(MCP_SERVICE) is added). Never logged.
     type: dict
@@ -117,9 +157,11 @@ options:
     type: int
     default: 30
   gateway_admin_url:
-    description: The gateway's API (Traefik C(/api/http/services/<service>@docker)) that must route to a new replica.
+    description:
+      - The gateway's API (Traefik C(/api/http/services/<service>@docker)) that must route to a new replica, and stop
+        routing to a drained one.
+      - Omitted, the gateway is not asked (a host without one); the engine's health and the direct probe still gate.
     type: str
-    required: true
   health_timeout:
     description: Seconds a new replica has to become healthy and pass the direct probe.
     type: float
@@ -201,7 +243,9 @@ plan:
   type: list
   elements: dict
 replaced:
-  description: Slots brought to the version, with the new container, the old ones retired and the seconds to healthy and routed.
+  description:
+    - Slots brought to the version, with the new container, the old ones retired and the seconds to healthy and routed.
+    - With O(mode=restart), C(restarted) names the replica restarted in place; with O(mode=stop), C(retired) the ones stopped.
   returned: always
   type: list
   elements: dict
@@ -232,33 +276,32 @@ seconds:
 """
 
 import math
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mcp.platform.plugins.module_utils.health_probes import DOCKER_API_VERSION
-from ansible_collections.mcp.platform.plugins.module_utils.node_requirements import missing_library_msg
+from ansible_collections.mcp.platform.plugins.module_utils.gateway_config import router_labels
+from ansible_collections.mcp.platform.plugins.module_utils.platform import EngineError, docker_argument_spec, docker_client_from_params
 from ansible_collections.mcp.platform.plugins.module_utils.rollout import Rollout
-
-try:
-    import docker
-    HAS_DOCKER, DOCKER_ERR = True, None
-except ImportError:
-    HAS_DOCKER, DOCKER_ERR = False, traceback.format_exc()
 
 
 def argument_spec():
-    return dict(
-        docker_host=dict(type="str"),
+    spec = docker_argument_spec()
+    spec.update(
+        mode=dict(type="str", default="replace", choices=["replace", "restart", "stop"]),
+        force=dict(type="bool", default=False),
         host_label=dict(type="str", required=True),
         inventory_host=dict(type="str"),
-        version=dict(type="str", required=True),
+        version=dict(type="str"),
         replicas=dict(type="int", required=True),
         services=dict(type="list", elements="dict", required=True, options=dict(
             name=dict(type="str", required=True),
-            image=dict(type="str", required=True),
+            image=dict(type="str"),
             labels=dict(type="dict", default={}),
         )),
+        image=dict(type="str"),
+        labels=dict(type="dict", default={}),
+        gateway_router=dict(type="bool", default=False),
+        gateway_health_interval=dict(type="str", default="1s"),
         env=dict(type="dict", default={}, no_log=True),
         name_template=dict(type="str", default="{host}-{service}-{replica}-v{version}"),
         bind_address=dict(type="str", default="127.0.0.1"),
@@ -266,7 +309,7 @@ def argument_spec():
         volumes=dict(type="list", elements="str", default=[]),
         restart_policy=dict(type="str", default="unless-stopped", choices=["no", "always", "unless-stopped", "on-failure"]),
         stop_timeout=dict(type="int", default=30),
-        gateway_admin_url=dict(type="str", required=True),
+        gateway_admin_url=dict(type="str"),
         health_timeout=dict(type="float", default=90.0),
         unhealthy_grace=dict(type="float", default=30.0),
         route_timeout=dict(type="float", default=30.0),
@@ -280,14 +323,17 @@ def argument_spec():
         parallel_services=dict(type="bool", default=True),
         poll_interval=dict(type="float", default=0.25),
     )
+    return spec
 
 
 def validate(p):
     """The first problem with the parameters as ``(option, message)``, or None."""
     if not p["host_label"].strip():
         return "host_label", "must not be empty"
-    if not p["version"].strip():
-        return "version", "must not be empty"
+    if p["force"] and p["mode"] != "stop":
+        return "force", "only applies to mode=stop"
+    if p["mode"] == "replace" and not (p["version"] or "").strip():
+        return "version", "is required (and must not be empty) with mode=replace"
     if p["replicas"] < 1:
         return "replicas", "must be at least 1, got %d" % p["replicas"]
     if not p["services"]:
@@ -299,8 +345,8 @@ def validate(p):
     for i, s in enumerate(p["services"]):
         if not s["name"].strip() or "/" in s["name"]:
             return "services[%d].name" % i, "must be a plain service name, got %r" % s["name"]
-        if not s["image"].strip():
-            return "services[%d].image" % i, "must not be empty"
+        if p["mode"] == "replace" and not (s["image"] or p["image"] or "").strip():
+            return "services[%d].image" % i, "is required (or image for every service) with mode=replace"
     for key in ("health_timeout", "route_timeout", "poll_interval"):
         if not p[key] > 0 or math.isinf(p[key]) or math.isnan(p[key]):
             return key, "must be a positive number of seconds, got %s" % p[key]
@@ -309,7 +355,7 @@ def validate(p):
             return key, "must not be negative, got %s" % p[key]
     if not 1 <= p["container_port"] <= 65535:
         return "container_port", "must be a port number (1-65535), got %d" % p["container_port"]
-    if not p["gateway_admin_url"].startswith(("http://", "https://")):
+    if p["gateway_admin_url"] is not None and not p["gateway_admin_url"].startswith(("http://", "https://")):
         return "gateway_admin_url", "must be an http(s):// URL, got %r" % p["gateway_admin_url"]
     try:
         p["name_template"].format(host="h", service="s", replica=1, version="v")
@@ -330,19 +376,28 @@ def main():
     problem = validate(p)
     if problem:
         module.fail_json(msg="%s %s" % problem, option=problem[0])
-    if not HAS_DOCKER:
-        module.fail_json(msg=missing_library_msg("docker"), exception=DOCKER_ERR)
     p["inventory_host"] = p["inventory_host"] or p["host_label"]
-    p["version"] = p["version"].strip()
+    p["version"] = (p["version"] or "").strip()
     p["env"] = dict((k, "" if v is None else str(v)) for k, v in (p["env"] or {}).items())
     for s in p["services"]:
-        s["labels"] = dict((k, "" if v is None else str(v)) for k, v in (s["labels"] or {}).items())
+        labels = dict(p["labels"] or {})
+        if p["gateway_router"]:
+            try:
+                labels.update(router_labels(s["name"], p["gateway_health_interval"], port=p["container_port"]))
+            except ValueError as exc:
+                module.fail_json(msg="services %s: %s" % (s["name"], exc), option="services")
+        labels.update(s["labels"] or {})
+        s["labels"] = dict((k, "" if v is None else str(v)) for k, v in labels.items())
+        if not s["image"] and p["image"]:
+            try:
+                s["image"] = p["image"].format(service=s["name"], version=p["version"])
+            except (KeyError, IndexError, ValueError) as exc:
+                module.fail_json(msg="image only {service} and {version} may be used (%s)" % exc, option="image")
 
-    kwargs = {"version": DOCKER_API_VERSION, "timeout": max(60, p["stop_timeout"] + 30)}
     try:
-        api = docker.APIClient(base_url=p["docker_host"], **kwargs) if p["docker_host"] else docker.from_env(**kwargs).api
-    except docker.errors.DockerException as exc:
-        module.fail_json(msg="docker_host %s: cannot reach the engine: %s" % (p["docker_host"] or "(environment)", exc))
+        api = docker_client_from_params(p, low_level=True, timeout=max(p["docker_timeout"], p["stop_timeout"] + 30))
+    except EngineError as exc:
+        module.fail_json(msg=str(exc))
     try:
         rollout = Rollout(api, p)
         try:

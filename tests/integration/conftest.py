@@ -18,7 +18,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
 # the lab's folders, inventory and values come from the lab's own code: one definition for lab.py, tests and bench
 from mcplab import hosts as lab_hosts_mod  # noqa: E402
 from mcplab import net as lab_net  # noqa: E402
-from mcplab.common import CFG, INVENTORY, ROOT, LAB as LAB_DIR, lab_hosts as _inventory_hosts  # noqa: E402
+from mcplab.common import CFG, INVENTORY, ROOT  # noqa: E402
+from mcplab.common import LAB as LAB_DIR
+from mcplab.common import lab_hosts as _inventory_hosts
 
 VENV_BIN = os.path.join(ROOT, ".venv", "bin")
 INSTALLED = os.path.join(ROOT, ".build", "installed")

@@ -26,7 +26,6 @@ import urllib.request
 import boto3
 import psycopg2
 import pytest
-
 from conftest import LAB_DIR, MCP_HOSTS, adhoc_one, host_path, pg_dsn, pg_roles, wait_until
 
 pytestmark = pytest.mark.lab

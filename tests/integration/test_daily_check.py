@@ -10,7 +10,6 @@ import time
 import uuid
 
 import pytest
-
 from conftest import LAB_DIR, adhoc_one, host_path, pg_roles, run_playbook, wait_until
 
 pytestmark = pytest.mark.lab

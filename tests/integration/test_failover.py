@@ -13,7 +13,6 @@ import time
 import uuid
 
 import pytest
-
 from conftest import HOSTS as LAB_HOSTS
 from conftest import LAB_DIR, MCP_HOSTS, host_path, pg_dsn, pg_roles, wait_until
 

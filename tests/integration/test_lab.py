@@ -7,7 +7,6 @@ import urllib.request
 import uuid
 
 import pytest
-
 from conftest import MCP_HOSTS, PG_NODES, adhoc, host_path, pg_dsn, pg_roles, wait_until
 
 
@@ -237,6 +236,7 @@ def test_lab_refuses_an_address_or_namespace_it_does_not_own(lab):
     """Faults of the lab itself end in one line naming the cause, and nothing of another's is touched."""
     import ipaddress
     import subprocess
+
     from mcplab import net
     from mcplab.common import LabError
     other = ipaddress.ip_network("10.232.77.0/24")

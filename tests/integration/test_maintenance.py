@@ -17,7 +17,6 @@ import urllib.request
 import uuid
 
 import pytest
-
 from conftest import MCP_HOSTS, host_path, pg_dsn, pg_roles, wait_until
 
 HOSTS = tuple(MCP_HOSTS)
@@ -94,7 +93,8 @@ def gateway_restart(lab, lab_host):
     for host in restarted:
         if not traefik_pids(lab_host, host):
             start_gateway(lab_host, host)
-        wait_until(lambda: get(gw(lab, host, "git"), timeout=2)[0] in (200, 503), timeout=30, what="%s's gateway answering" % host)
+        wait_until(lambda h=host: get(gw(lab, h, "git"), timeout=2)[0] in (200, 503), timeout=30,
+                   what="%s's gateway answering" % host)
 
 
 @pytest.fixture(scope="module")

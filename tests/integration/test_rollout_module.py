@@ -15,7 +15,6 @@ changes nothing. Check mode plans without touching anything.
 import json
 
 import pytest
-
 from conftest import adhoc_one
 from loadgen import LoadGen, gateway_urls
 

@@ -12,7 +12,6 @@ import urllib.request
 
 import docker.errors
 import pytest
-
 from conftest import run_playbook
 from loadgen import LoadGen, gateway_urls
 

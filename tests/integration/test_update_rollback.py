@@ -18,7 +18,6 @@ import urllib.error
 import urllib.request
 
 import pytest
-
 from conftest import LAB_DIR, MCP_HOSTS, host_path, pg_dsn, pg_roles, run_playbook, wait_until
 from loadgen import LoadGen, gateway_urls
 

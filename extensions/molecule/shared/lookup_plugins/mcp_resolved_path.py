@@ -29,6 +29,7 @@ options:
 from ansible.errors import AnsibleError
 from ansible.plugins.loader import module_loader
 from ansible.plugins.lookup import LookupBase
+
 # RoleDefinition resolves a role FQCN with this very function (ansible/playbook/role/definition.py).
 from ansible.utils.collection_loader._collection_finder import _get_collection_role_path
 

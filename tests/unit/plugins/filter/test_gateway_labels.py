@@ -7,7 +7,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import pytest
-
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.mcp.platform.plugins.filter.gateway_labels import FilterModule, gateway_labels

@@ -9,7 +9,6 @@ __metaclass__ = type
 import base64
 
 import pytest
-
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.mcp.platform.plugins.filter.platform_env import FilterModule, platform_env

@@ -29,8 +29,7 @@ psycopg2 = pytest.importorskip('psycopg2')
 pytest.importorskip('zstandard')
 
 from ansible_collections.mcp.platform.plugins.module_utils import backup_manifest as bm  # noqa: E402
-from ansible_collections.mcp.platform.plugins.module_utils.backup_engine import (  # noqa: E402
-    BackupError, Engine, metrics_text, write_metrics)
+from ansible_collections.mcp.platform.plugins.module_utils.backup_engine import BackupError, Engine, metrics_text, write_metrics  # noqa: E402
 from ansible_collections.mcp.platform.plugins.module_utils.backup_retention import RetentionError  # noqa: E402
 from ansible_collections.mcp.platform.plugins.module_utils.backup_storage import LocalTarget, StorageError, make_target  # noqa: E402
 

@@ -15,7 +15,7 @@ import pytest
 from ansible_collections.mcp.platform.plugins.module_utils import fleet_lock as fl
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_postgres_ha import run_module, VENV_BIN  # noqa: E402
+from unit_support import VENV_BIN, run_module  # noqa: E402
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ansible_collections.mcp.platform.plugins.module_utils import health_probes as hp
+from ansible_collections.mcp.platform.plugins.module_utils.health.checks import validate_check
+from ansible_collections.mcp.platform.plugins.module_utils.health.network import probe_http, probe_mcp
 from ansible_collections.mcp.platform.plugins.module_utils.mcp_client import (
     MCPError,
     StreamableHTTPClient,
@@ -113,7 +114,7 @@ def mcp_servers(tmp_path_factory):
 def mcp_check(url, **kw):
     check = {"name": "m", "type": "mcp", "url": url}
     check.update(kw)
-    return hp.validate_check(check, 0)
+    return validate_check(check, 0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -162,37 +163,37 @@ def test_handshake_against_sdk_server(mcp_servers, mode):
 
 
 def test_probe_mcp_ok_and_expectations(mcp_servers):
-    res = hp.probe_mcp(mcp_check(mcp_servers["sse"] + "/mcp", expect_server_name="filesystem",
-                                 expect_version="1.4.2", min_tools=3))
+    res = probe_mcp(mcp_check(mcp_servers["sse"] + "/mcp", expect_server_name="filesystem",
+                              expect_version="1.4.2", min_tools=3))
     assert res["status"] == "ok", res
     d = res["details"]
     assert (d["protocol_version"], d["server_name"], d["server_version"], d["tool_count"]) == ("2025-06-18", "filesystem", "1.4.2", 3)
     assert d["session"] is True and d["initialized_status"] == 202 and d["session_closed_status"] == 200
     assert res["reason"] == "MCP filesystem 1.4.2 (protocol 2025-06-18), 3 tools"
 
-    res = hp.probe_mcp(mcp_check(mcp_servers["json"] + "/mcp", expect_version="2.0.0", min_tools=5))
+    res = probe_mcp(mcp_check(mcp_servers["json"] + "/mcp", expect_version="2.0.0", min_tools=5))
     assert res["status"] == "crit"
     assert "server version '1.4.2' != expected '2.0.0'" in res["reason"]
     assert "3 tools < min_tools 5" in res["reason"]
 
 
 def test_probe_mcp_older_protocol_negotiated(mcp_servers):
-    res = hp.probe_mcp(mcp_check(mcp_servers["sse"] + "/mcp", protocol_version="2025-03-26"))
+    res = probe_mcp(mcp_check(mcp_servers["sse"] + "/mcp", protocol_version="2025-03-26"))
     assert res["status"] == "ok"
     assert res["details"]["protocol_version"] == "2025-03-26"
 
 
 def test_health_200_but_mcp_broken_is_crit(mcp_servers):
     base = mcp_servers["badhost"]
-    health = hp.probe_http(hp.validate_check({"name": "h", "type": "http", "url": base + "/health"}, 0))
+    health = probe_http(validate_check({"name": "h", "type": "http", "url": base + "/health"}, 0))
     assert health["status"] == "ok"
-    res = hp.probe_mcp(mcp_check(base + "/mcp"))
+    res = probe_mcp(mcp_check(base + "/mcp"))
     assert res["status"] == "crit"
     assert res["reason"].startswith("MCP handshake failed at initialize: HTTP 421"), res["reason"]
 
 
 def test_mcp_wrong_path_is_crit(mcp_servers):
-    res = hp.probe_mcp(mcp_check(mcp_servers["sse"] + "/nope"))
+    res = probe_mcp(mcp_check(mcp_servers["sse"] + "/nope"))
     assert res["status"] == "crit" and "HTTP 404" in res["reason"]
 
 
@@ -281,7 +282,7 @@ def fake_mcp():
 
 
 def test_tricky_sse_session_and_pagination(fake_mcp):
-    res = hp.probe_mcp(mcp_check(fake_mcp + "/tricky"))
+    res = probe_mcp(mcp_check(fake_mcp + "/tricky"))
     assert res["status"] == "ok", res
     assert res["details"]["tools"] == ["t1", "t2"]
     assert res["details"]["session_closed_status"] == 405  # DELETE not supported: fine
@@ -295,21 +296,21 @@ def test_tricky_sse_session_and_pagination(fake_mcp):
     ("/cut", "initialize: reading response: "),
 ])
 def test_broken_endpoints_are_crit(fake_mcp, path, expect):
-    res = hp.probe_mcp(mcp_check(fake_mcp + path))
+    res = probe_mcp(mcp_check(fake_mcp + path))
     assert res["status"] == "crit"
     assert expect in res["reason"], res["reason"]
 
 
 def test_hanging_stream_times_out(fake_mcp):
     start = time.monotonic()
-    res = hp.probe_mcp(mcp_check(fake_mcp + "/hang", timeout=0.5))
+    res = probe_mcp(mcp_check(fake_mcp + "/hang", timeout=0.5))
     assert res["status"] == "crit"
     assert "timed out" in res["reason"]
     assert time.monotonic() - start < 2.5
 
 
 def test_refused_is_crit():
-    res = hp.probe_mcp(mcp_check("http://127.0.0.1:%d/mcp" % free_port()))
+    res = probe_mcp(mcp_check("http://127.0.0.1:%d/mcp" % free_port()))
     assert res["status"] == "crit" and "Connection refused" in res["reason"]
 
 
@@ -337,9 +338,9 @@ def _lab_gateway_up():
 @pytest.mark.parametrize("service", ["filesystem", "git"])
 def test_lab_gateway_handshake(service):
     base = "http://%s:%d/mcp/%s" % (LAB_GATEWAY + (service,))
-    health = hp.probe_http(hp.validate_check({"name": "h", "type": "http", "url": base + "/health"}, 0))
+    health = probe_http(validate_check({"name": "h", "type": "http", "url": base + "/health"}, 0))
     if health["status"] != "ok":
         pytest.skip("lab service %s is not healthy behind the gateway yet: %s" % (service, health["reason"]))
-    res = hp.probe_mcp(mcp_check(base + "/mcp", min_tools=1))
+    res = probe_mcp(mcp_check(base + "/mcp", min_tools=1))
     assert res["status"] == "ok", res
     assert res["details"]["server_name"] and res["details"]["server_version"]

@@ -10,8 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ansible_collections.mcp.platform.plugins.module_utils import health_probes as hp
 from ansible_collections.mcp.platform.plugins.module_utils import health_runner as hr
+from ansible_collections.mcp.platform.plugins.module_utils.health.checks import validate_check, validate_checks
+from ansible_collections.mcp.platform.plugins.module_utils.health.system import probe_disk
 
 
 def free_port():
@@ -82,7 +83,7 @@ def test_run_check_contains_probe_errors_and_masks():
     def leaky(check):
         return {"status": "crit", "reason": "auth failed\n for %s" % check["password"], "details": {"x": [check["password"]]}}
 
-    check = hp.validate_check({"name": "p", "type": "postgres", "dsn": "host=h", "password": "pw-xyz"}, 0)
+    check = validate_check({"name": "p", "type": "postgres", "dsn": "host=h", "password": "pw-xyz"}, 0)
     out = hr.run_check(check, {"postgres": boom})
     assert out["status"] == "unknown" and out["reason"] == "probe error: RuntimeError: kaboom with postgresql://u:********@h/db"
     out = hr.run_check(check, {"postgres": leaky})
@@ -97,10 +98,10 @@ def test_hung_probe_is_abandoned():
         time.sleep(5)
         return "not a result"
 
-    checks = [hp.validate_check({"name": "slow", "type": "memory", "timeout": 0.1}, 0),
-              hp.validate_check({"name": "fast", "type": "disk", "path": "/", "timeout": 0.1}, 1)]
+    checks = [validate_check({"name": "slow", "type": "memory", "timeout": 0.1}, 0),
+              validate_check({"name": "fast", "type": "disk", "path": "/", "timeout": 0.1}, 1)]
     start = time.monotonic()
-    out = hr.run_checks(checks, 1, {"memory": hang, "disk": hp.probe_disk})
+    out = hr.run_checks(checks, 1, {"memory": hang, "disk": probe_disk})
     elapsed = time.monotonic() - start
     assert out[0]["status"] == "crit" and "did not finish within 2.2s" in out[0]["reason"]
     assert out[1]["name"] == "fast" and out[1]["status"] == "ok"  # a fresh worker took the hung one's slot
@@ -153,7 +154,7 @@ def http(name, url, **kw):
 
 
 def test_ten_slow_checks_run_concurrently(url):
-    checks = hp.validate_checks([http("slow%d" % i, url + "/slow?%d" % i) for i in range(10)])
+    checks = validate_checks([http("slow%d" % i, url + "/slow?%d" % i) for i in range(10)])
     Handler.max_inflight = 0
     start = time.monotonic()
     out = hr.run_checks(checks, 16)
@@ -166,7 +167,7 @@ def test_ten_slow_checks_run_concurrently(url):
 
 
 def test_concurrency_limit_is_respected(url):
-    checks = hp.validate_checks([http("s%d" % i, url + "/slow?c%d" % i) for i in range(4)])
+    checks = validate_checks([http("s%d" % i, url + "/slow?c%d" % i) for i in range(4)])
     Handler.max_inflight = 0
     start = time.monotonic()
     hr.run_checks(checks, 2)
@@ -177,7 +178,7 @@ def test_concurrency_limit_is_respected(url):
 def test_wait_until_healthy_reruns_only_unhealthy(url):
     Handler.flip_at = time.monotonic() + 0.6
     Handler.hits.pop("/ok-once", None)
-    checks = hp.validate_checks([http("flip", url + "/flip"), http("steady", url + "/ok-once")])
+    checks = validate_checks([http("flip", url + "/flip"), http("steady", url + "/ok-once")])
     out = hr.run_health(checks, wait=True, wait_timeout=10, interval=0.2)
     assert out["failed"] is False and out["timed_out"] is False
     assert out["status"] == "ok" and out["nagios_code"] == 0 and out["failed_checks"] == []
@@ -187,7 +188,7 @@ def test_wait_until_healthy_reruns_only_unhealthy(url):
 
 
 def test_wait_timeout_fails_listing_unhealthy(url):
-    checks = hp.validate_checks([http("gateway", url + "/down"), http("api", url + "/ok")])
+    checks = validate_checks([http("gateway", url + "/down"), http("api", url + "/ok")])
     out = hr.run_health(checks, wait=True, wait_timeout=0.5, interval=0.1)
     assert out["failed"] is True and out["timed_out"] is True and out["attempts"] >= 2
     assert out["failed_checks"] == ["gateway"]
@@ -196,7 +197,7 @@ def test_wait_timeout_fails_listing_unhealthy(url):
 
 
 def test_fail_on_never_and_warn(tmp_path):
-    checks = hp.validate_checks([{"name": "disk", "type": "disk", "path": str(tmp_path), "warn_percent": 0, "crit_percent": 100}])
+    checks = validate_checks([{"name": "disk", "type": "disk", "path": str(tmp_path), "warn_percent": 0, "crit_percent": 100}])
     out = hr.run_health(checks, fail_on="crit")
     assert out["status"] == "warn" and out["nagios_code"] == 1 and out["failed"] is False
     out = hr.run_health(checks, fail_on="warn", wait=True, wait_timeout=0.3, interval=0.1)

@@ -19,10 +19,10 @@ import pytest
 
 from ansible_collections.mcp.platform.plugins.module_utils import gateway_config
 from ansible_collections.mcp.platform.plugins.module_utils import maintenance as mt
-from ansible_collections.mcp.platform.plugins.module_utils import postgres_ha as ha
+from ansible_collections.mcp.platform.plugins.module_utils import postgres as pg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_postgres_ha import Cluster, free_port, needs_pg, run_module, ROOT, VENV_BIN  # noqa: E402
+from unit_support import ROOT, VENV_BIN, Cluster, free_port, needs_pg, run_module  # noqa: E402
 
 TRAEFIK = os.path.join(VENV_BIN, "traefik")
 RESPONDER = os.path.join(ROOT, "lab", "maintenance", "responder.py")
@@ -312,17 +312,17 @@ def test_postgres_read_only():
 
     class PG:
         def get(self):
-            return ha.get_read_only(c.primary.dsn)
+            return pg.get_read_only(c.primary.dsn)
 
         def set(self, value):
-            ha.set_read_only(c.primary.dsn, value)
+            pg.set_read_only(c.primary.dsn, value)
     try:
         c.primary.sql("CREATE TABLE w (x int)")
         res = mt.manage(state_dir, "enabled", services=["postgres"], message="db maintenance", postgres=PG(),
                         gateway=dict(GW, dynamic_dir=dyn))
         assert res["changed"] and res["postgres_read_only"] is True and res["postgres_changed"]
         assert not os.path.exists(os.path.join(dyn, "maintenance.yml")), "postgres is not a gateway route"
-        with pytest.raises(ha.PGError, match="read-only transaction"):
+        with pytest.raises(pg.DRIVER_ERRORS, match="read-only transaction"):
             c.primary.sql("INSERT INTO w VALUES (1)")
         assert c.primary.sql("SELECT count(*) FROM w") == [(0,)]
         again = mt.manage(state_dir, "enabled", services=["postgres"], message="db maintenance", postgres=PG(),
@@ -336,14 +336,14 @@ def test_postgres_read_only():
         # an expired postgres window is reset by the next run that has the DSN
         mt.manage(state_dir, "enabled", services=["postgres"], message="m", ttl=1, postgres=PG(),
                   gateway=dict(GW, dynamic_dir=dyn))
-        assert ha.get_read_only(c.primary.dsn) is True
+        assert pg.get_read_only(c.primary.dsn) is True
         mt.reconcile(state_dir, now=time.time() + 5)  # the responder cannot reset it ...
         assert "postgres" in mt.load_state(state_dir)["services"]
         res = mt.manage(state_dir, "status", postgres=PG(), now=time.time() + 5)
         assert res["in_maintenance"] == [] and res["expired"] == ["postgres"]
         res = mt.manage(state_dir, "disabled", services=[], postgres=PG(), gateway=dict(GW, dynamic_dir=dyn),
                         now=time.time() + 5)
-        assert res["changed"] and res["postgres_read_only"] is False and ha.get_read_only(c.primary.dsn) is False
+        assert res["changed"] and res["postgres_read_only"] is False and pg.get_read_only(c.primary.dsn) is False
     finally:
         c.destroy()
         shutil.rmtree(root)

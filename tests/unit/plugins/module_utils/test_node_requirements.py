@@ -3,8 +3,10 @@ import sys
 
 import pytest
 
-from ansible_collections.mcp.platform.plugins.module_utils import health_probes as hp
 from ansible_collections.mcp.platform.plugins.module_utils import node_requirements as nr
+from ansible_collections.mcp.platform.plugins.module_utils import postgres as pg
+from ansible_collections.mcp.platform.plugins.module_utils.health import checks
+from ansible_collections.mcp.platform.plugins.module_utils.health.probes import PROBES
 
 ROLE = "mcp.platform.node"
 VENV_PYTHON = "/opt/mcp-platform/venv/bin/python"
@@ -62,11 +64,14 @@ def test_reason_is_one_line_naming_the_library_the_package_and_the_role():
     ("logs", "docker", {}, "docker"),
 ])
 def test_health_check_without_its_library_is_unknown_naming_package_and_role(monkeypatch, ctype, library, check, package):
-    monkeypatch.setitem(hp._LIBS, library, None)
-    if library == "psycopg2":
-        monkeypatch.setitem(hp._LIBS, "psycopg", None)
-    [valid] = hp.validate_checks([dict(name="c", type=ctype, **check)], default_timeout=1)
-    res = hp.PROBES[ctype](valid)
+    if library == "psycopg2":  # postgres.py found neither psycopg2 nor psycopg
+        for name, value in (("psycopg2", None), ("psycopg", None), ("DRIVER", None), ("HAS_DRIVER", False),
+                            ("DRIVER_ERRORS", ())):
+            monkeypatch.setattr(pg, name, value)
+    else:
+        monkeypatch.setitem(checks._LIBS, library, None)
+    [valid] = checks.validate_checks([dict(name="c", type=ctype, **check)], default_timeout=1)
+    res = PROBES[ctype](valid)
     assert res["status"] == "unknown"
     assert "%s role installs %s" % (ROLE, package) in res["reason"]
     assert VENV_PYTHON in res["reason"]

@@ -16,11 +16,13 @@ import pytest
 from ansible_collections.mcp.platform.plugins.module_utils import rollout as ro
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_postgres_ha import run_module, VENV_BIN  # noqa: E402
+from unit_support import VENV_BIN, run_module  # noqa: E402
 
 
-def ctr(cid, service, replica, version, state="running", port=None):
+def ctr(cid, service, replica, version, state="running", port=None, spec=None):
     labels = {ro.SERVICE_LABEL: service, ro.REPLICA_LABEL: str(replica), ro.VERSION_LABEL: version}
+    if spec:
+        labels[ro.SPEC_LABEL] = spec
     ports = [{"PrivatePort": 8080, "PublicPort": port, "IP": "127.0.0.11", "Type": "tcp"}] if port else []
     return {"Id": cid, "Names": ["/h-%s-%s-v%s" % (service, replica, version)], "State": state, "Labels": labels, "Ports": ports}
 
@@ -68,6 +70,47 @@ def test_plan_missing_slot_is_created():
     assert all(s["todo"] and not s["old"] for s in one.values())
 
 
+PARAMS = {"env": {"DATABASE_URL": "postgresql://u:p@pg-1/db"}, "bind_address": "10.0.0.1", "container_port": 8080,
+          "volumes": ["/d:/data"], "restart_policy": "unless-stopped", "stop_timeout": 30}
+
+
+def test_spec_digest_is_stable_and_follows_the_environment():
+    svc = {"name": "fs", "image": "r/fs:1.1.0", "labels": {"b": "2", "a": "1"}}
+    same = dict(PARAMS, volumes=list(PARAMS["volumes"]))
+    assert ro.spec_digest(svc, PARAMS) == ro.spec_digest(dict(svc, labels={"a": "1", "b": "2"}), same)
+    repointed = dict(PARAMS, env={"DATABASE_URL": "postgresql://u:p@pg-2/db"})
+    assert ro.spec_digest(svc, PARAMS) != ro.spec_digest(svc, repointed)
+    assert ro.spec_digest(svc, PARAMS) != ro.spec_digest(dict(svc, image="r/fs:1.2.0"), PARAMS)
+    assert "p@pg-1" not in ro.spec_digest(svc, PARAMS) and len(ro.spec_digest(svc, PARAMS)) == 16
+
+
+def test_plan_a_changed_spec_replaces_the_replicas_of_the_same_version():
+    found = [ctr("a", "fs", 1, "1.1.0", spec="old"), ctr("b", "fs", 2, "1.1.0", spec="new"), ctr("c", "fs", 3, "1.1.0")]
+    slots = by_slot(ro.plan_slots(found, ["fs"], 3, "1.1.0", specs={"fs": "new"}))
+    assert slots[("fs", 1)]["todo"] and slots[("fs", 1)]["start"] and [o["id"] for o in slots[("fs", 1)]["old"]] == ["a"]
+    assert not slots[("fs", 2)]["todo"]
+    assert slots[("fs", 3)]["todo"]          # made before digests existed: converged once
+    done = ro.plan_slots([ctr("b", "fs", 1, "1.1.0", spec="new")], ["fs"], 1, "1.1.0", specs={"fs": "new"})
+    assert not any(s["todo"] for s in done)
+
+
+def test_plan_restart_is_in_place_for_every_existing_replica_whatever_its_number():
+    found = [ctr("b", "fs", 2, "1.1.0"), ctr("a", "fs", 1, "1.0.0", state="exited"), ctr("n", "fs", 9, "1.1.0"),
+             ctr("g", "git", 1, "1.1.0")]
+    slots = ro.plan_slots(found, ["fs"], 2, "", mode="restart")
+    assert [(s["replica"], s["old"][0]["id"]) for s in slots] == [(1, "a"), (2, "b"), (9, "n")]
+    assert all(s["todo"] and s["in_place"] and not s["start"] for s in slots)
+    assert ro.plan_slots([], ["fs"], 2, "", mode="restart") == []   # nothing to restart: no slot is created
+
+
+def test_plan_stop_retires_running_replicas_and_starts_nothing():
+    found = [ctr("a", "fs", 1, "1.1.0"), ctr("b", "fs", 2, "1.0.0", state="exited"), ctr("c", "git", 1, "1.1.0")]
+    slots = by_slot(ro.plan_slots(found, ["fs"], 2, "", mode="stop"))
+    assert slots[("fs", 1)]["todo"] and not slots[("fs", 1)]["start"] and slots[("fs", 1)]["old"][0]["id"] == "a"
+    assert not slots[("fs", 2)]["todo"]      # already stopped: nothing to do, so a second stop changes nothing
+    assert set(slots) == {("fs", 1), ("fs", 2)}
+
+
 def test_urls_from_list_and_inspect_formats():
     assert ro.published_url([{"PrivatePort": 8080, "PublicPort": 4242, "IP": "0.0.0.0"}]) == "http://127.0.0.1:4242"
     assert ro.published_url([{"PrivatePort": 9090, "PublicPort": 4242, "IP": "127.0.0.12"}]) == ""
@@ -96,6 +139,9 @@ GOOD = {"host_label": "mcp-x", "version": "1.1.0", "replicas": 2, "gateway_admin
     ({"route_timeout": 0}, "route_timeout must be a positive number of seconds"),
     ({"name_template": "{host}-{nope}"}, "name_template only {host}, {service}, {replica} and {version} may be used"),
     ({"volumes": ["/data"]}, "volumes[0] must be source:target[:mode]"),
+    ({"version": None}, "version is required (and must not be empty) with mode=replace"),
+    ({"services": [{"name": "fs"}]}, "services[0].image is required (or image for every service) with mode=replace"),
+    ({"mode": "reboot"}, "value of mode must be one of: replace, restart, stop"),
     ({}, "mcp-x: cannot list containers on unix:///nonexistent/podman.sock"),
 ])
 def test_module_refuses_bad_input_naming_the_option_without_the_secret(change, expect):
