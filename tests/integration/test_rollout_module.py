@@ -35,9 +35,20 @@ def slot_containers(engines):
     return engines.containers(HOST, service=SERVICE)
 
 
-def gateway_labels(container):
-    """The routing labels the deployed replica carries (from the gateway_labels filter): a new replica routed alike."""
-    return {k: v for k, v in container.labels.items() if k.startswith("traefik.")}
+# mcp_container_labels_extra of inventories/lab/group_vars/mcp_hosts/platform.yml, which the deploy role adds
+EXTRA_LABELS = {"io.mcp-platform.lab": "true"}
+
+
+def deployed_definition(container):
+    """The definition the deploy role gave the replica (DATABASE_URL, data mount; its labels are the gateway's router
+    labels, gateway_router, plus EXTRA_LABELS), read back from the engine.
+
+    mcp_rollout records a digest of the definition; a run with the same one recognises the deployed replicas as its
+    own (a different one would replace them too).
+    """
+    env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"] or [] if "=" in e)
+    data = [m["Source"] for m in container.attrs["Mounts"] if m["Destination"] == "/data"]
+    return {"env": {"DATABASE_URL": env["DATABASE_URL"]}, "volumes": ["%s:/data" % data[0]]}
 
 
 def test_gateway_api_lost_halfway_then_recovered(lab, engines):
@@ -46,14 +57,15 @@ def test_gateway_api_lost_halfway_then_recovered(lab, engines):
     running = {c.labels["io.mcp-platform.version"] for c in before.values()}
     assert len(running) == 1
     old = running.pop()
-    labels = gateway_labels(sorted(before.values(), key=lambda c: c.name)[0])
-    assert labels, "the deployed replicas carry no traefik labels"
+    definition = deployed_definition(sorted(before.values(), key=lambda c: c.name)[0])
+    assert any(k.startswith("traefik.") for k in sorted(before.values(), key=lambda c: c.name)[0].labels)
+    secret = definition["env"]["DATABASE_URL"].split(":")[2].split("@")[0]
     new = "1.1.0" if old == "1.0.0" else "1.0.0"
     address = lab["lab_hosts"][HOST]
     args = {"docker_host": DOCKER_HOST, "host_label": HOST, "version": new, "replicas": 2,
-            "services": [{"name": SERVICE, "image": "%s/mcp-platform/%s:%s" % (lab["registry"], SERVICE, new),
-                          "labels": labels}],
-            "bind_address": address, "env": {"DATABASE_URL": "postgresql://mcp:Hunter2Secret@127.0.0.1:1/mcp"},
+            "services": [{"name": SERVICE, "image": "%s/mcp-platform/%s:%s" % (lab["registry"], SERVICE, new)}],
+            "labels": EXTRA_LABELS, "gateway_router": True,
+            "bind_address": address, "env": definition["env"], "volumes": definition["volumes"],
             "gateway_admin_url": "http://%s:1" % address, "route_timeout": 3, "stop_timeout": 10}
 
     # check mode: the plan, and nothing touched
@@ -71,7 +83,7 @@ def test_gateway_api_lost_halfway_then_recovered(lab, engines):
         assert failed
         assert "%s, service %s replica 1 at %s: check 'gateway route' failed" % (HOST, SERVICE, new) in res["msg"], out[-3000:]
         assert res["failed_checks"] == ["gateway route"]
-        assert "Hunter2Secret" not in out
+        assert secret not in out
         during = slot_containers(engines)
         half = "%s-%s-1-v%s" % (HOST, SERVICE, new)
         assert sorted(during) == sorted(list(before) + [half])      # replica 2 was not started
@@ -81,8 +93,7 @@ def test_gateway_api_lost_halfway_then_recovered(lab, engines):
         # recovery: back to the version the host ran, with the real gateway API
         args_back = dict(args, version=old, gateway_admin_url="http://%s:%d" % (address, lab["lab_gateway_admin_port"]),
                          route_timeout=30,
-                         services=[{"name": SERVICE, "image": "%s/mcp-platform/%s:%s" % (lab["registry"], SERVICE, old),
-                                    "labels": labels}])
+                         services=[{"name": SERVICE, "image": "%s/mcp-platform/%s:%s" % (lab["registry"], SERVICE, old)}])
         failed, out, res = run_module(args_back)
         assert not failed, out[-3000:]
         assert res["changed"] is True
