@@ -19,7 +19,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 PLAYBOOK := $(BIN)/ansible-playbook -i inventories/lab
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: help venv farm install lab-up lab-down lab-status lab-clean demo test test-fast lint sanity units integration \
+.PHONY: help venv farm install lab-up lab-down lab-status lab-clean demo test test-fast lint sanity units component integration \
         pytest molecule changelog-lint ee-check stage bench bench-backup bench-update clean
 
 help:
@@ -77,7 +77,7 @@ demo: lab-up
 	@echo "The lab's addresses are in README.md; make lab-status shows it again, make lab-down stops it."
 
 # ---- tests -------------------------------------------------------------------------------------
-# Ends with one pytest run (unit + integration) so its "N passed" line closes the output.
+# Ends with one pytest run (unit + component + integration) so its "N passed" line closes the output.
 test: venv farm lab-up lint sanity changelog-lint ee-check molecule pytest
 
 test-fast: venv farm
@@ -87,8 +87,12 @@ test-fast: venv farm
 units: venv farm
 	$(PYTEST) -q tests/unit
 
+# One real local service per fixture (PostgreSQL clusters, moto, MCP SDK servers, Traefik, the ansible CLI); no lab.
+component: venv farm
+	$(PYTEST) -q tests/component
+
 pytest: venv farm install
-	$(PYTEST) -q -rs --durations=20 tests/unit tests/integration
+	$(PYTEST) -q -rs --durations=20 tests/unit tests/component tests/integration
 
 integration: venv farm install
 	$(PYTEST) -q -m lab tests/integration
@@ -121,7 +125,7 @@ stage: venv
 sanity: stage
 	cd $(STAGE) && HOME=$(THOME) $(BIN)/ansible-test sanity --venv --python 3.11 --color no
 
-MOLECULE_SCENARIOS ?= node deploy daily_check backup restore maintenance failover update
+MOLECULE_SCENARIOS ?= node deploy daily_check backup restore maintenance failover update rollback service
 molecule: venv install
 	for s in $(MOLECULE_SCENARIOS); do \
 	  (cd extensions && $(BIN)/molecule test -s $$s) || exit 1; \

@@ -1,28 +1,15 @@
 # -*- coding: utf-8 -*-
-"""fleet_lock on a real file system, plus the module through ansible (no mocks)."""
+"""fleet_lock on a real file system (no mocks): a temp folder of its own per test (the ``lockdir`` fixture,
+tests/conftest.py), racing acquirers in forked processes. The module through ansible is in tests/component."""
 
 from __future__ import absolute_import, division, print_function
 
-import json
 import multiprocessing
 import os
-import shutil
-import sys
-import tempfile
 
 import pytest
 
 from ansible_collections.mcp.platform.plugins.module_utils import fleet_lock as fl
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from unit_support import VENV_BIN, run_module  # noqa: E402
-
-
-@pytest.fixture
-def lockdir():
-    d = tempfile.mkdtemp(prefix="mcplock")
-    yield d
-    shutil.rmtree(d)
 
 
 def test_acquire_refuse_release(lockdir):
@@ -107,17 +94,3 @@ def test_concurrent_takeover_of_expired_lock_one_wins(lockdir):
     winners = [w for w in (queue.get(timeout=5) for _p in procs) if w]
     assert len(winners) == 1 and fl.read(path)["owner"] == winners[0]
     assert os.listdir(lockdir) == ["fleet.lock"]
-
-
-@pytest.mark.skipif(not os.path.exists(os.path.join(VENV_BIN, "ansible")), reason="no .venv/bin/ansible")
-def test_module_second_acquirer_fails_naming_holder(lockdir):
-    path = os.path.join(lockdir, "fleet.lock")
-    rc, out = run_module("mcp.platform.mcp_lock", "state=acquired path=%s owner=alice/job1 operation='update to 2.4.0' ttl=900"
-                         % path, verbosity="-v")
-    assert rc == 0 and "localhost | CHANGED" in out, out
-    rc, out = run_module("mcp.platform.mcp_lock", "state=acquired path=%s owner=bob/job2 operation=failover" % path,
-                         verbosity="-v")
-    assert rc != 0 and "held by alice/job1 for operation 'update to 2.4.0'" in out, out
-    rc, out = run_module("mcp.platform.mcp_lock", "state=released path=%s owner=alice/job1" % path, verbosity="-v")
-    assert rc == 0 and "localhost | CHANGED" in out and not os.path.exists(path), out
-    assert json.dumps(out)  # output is text

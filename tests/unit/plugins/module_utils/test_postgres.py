@@ -2,22 +2,17 @@
 """postgres.py, the one connection layer: where each parameter comes from, shared passwords, masking.
 
 Pure (the driver parses and builds DSNs, nothing connects) except the refused-connection check, which needs no
-server either.
+server either. The module through ``ansible`` is in tests/component.
 """
 
 from __future__ import absolute_import, division, print_function
 
-import os
-import sys
-
 import pytest
+from support.ports import free_port
 
 from ansible_collections.mcp.platform.plugins.module_utils import postgres as pg
 from ansible_collections.mcp.platform.plugins.module_utils.errors import PlatformError
 from ansible_collections.mcp.platform.plugins.module_utils.secrets import MASK, mask_text
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from unit_support import VENV_BIN, free_port, run_module  # noqa: E402
 
 needs_driver = pytest.mark.skipif(not pg.HAS_DRIVER, reason="no psycopg2/psycopg")
 
@@ -111,28 +106,3 @@ def test_refused_connection_error_is_masked():
     with pytest.raises(pg.DRIVER_ERRORS) as err:
         pg.connect(dsn, 2)
     assert "EnvSecret10" not in pg.error_text(err.value, dsn)
-
-
-@pytest.mark.skipif(not os.path.exists(os.path.join(VENV_BIN, "ansible")), reason="no .venv/bin/ansible")
-def test_maintenance_module_reads_the_libpq_environment_and_masks_it(tmp_path):
-    """mcp_maintenance takes PGHOST/PGPORT/PGPASSWORD; the password never reaches the output."""
-    port = free_port()
-    rc, out = run_module("mcp.platform.mcp_maintenance", "state=status state_dir=%s" % tmp_path,
-                         extra_env={"PGHOST": "127.0.0.1", "PGPORT": str(port), "PGUSER": "x",
-                                    "PGPASSWORD": "EnvSecret11"})
-    assert rc != 0 and "PostgreSQL (127.0.0.1:%d/" % port in out, out
-    assert "EnvSecret11" not in out
-    # PGPASSWORD alone does not name a database: the run does not connect
-    rc, out = run_module("mcp.platform.mcp_maintenance", "state=status state_dir=%s" % tmp_path,
-                         extra_env={"PGPASSWORD": "EnvSecret11"})
-    assert rc == 0 and "postgres_read_only: null" in out, out
-    # an explicit option beats the environment; a bad DSN is named and masked
-    rc, out = run_module("mcp.platform.mcp_maintenance", "state=status state_dir=%s postgres_port=%d "
-                         "postgres_dsn='host=127.0.0.1 port=1 password=DsnSecret12'" % (tmp_path, port),
-                         extra_env={"PGPORT": "2"})
-    assert rc != 0 and "PostgreSQL (127.0.0.1:%d/" % port in out, out
-    assert "DsnSecret12" not in out
-    rc, out = run_module("mcp.platform.mcp_maintenance",
-                         "state=status state_dir=%s postgres_dsn='host=h password=DsnSecret12 bogus'" % tmp_path)
-    assert rc != 0 and "postgres_dsn is not a valid libpq connection string" in out
-    assert "DsnSecret12" not in out

@@ -1,23 +1,19 @@
 # -*- coding: utf-8 -*-
-"""postgres_failover: the primary_down vote and the gates (pure), then promotion against real throwaway
-PostgreSQL 15 clusters (primary + streaming replica, see unit_support), then the module through ``ansible``.
+"""postgres_failover: the primary_down vote and the gates (pure; an unreachable candidate needs no server).
 
-The ordered promote -> diverge -> rejoin flow is in test_postgres_rejoin.py.
+Promotion against real throwaway PostgreSQL 15 clusters and the module through ``ansible`` are in
+tests/component/plugins/module_utils/test_postgres_failover.py; the ordered promote -> diverge -> rejoin flow in
+tests/component/plugins/module_utils/test_postgres_rejoin.py.
 """
 
 from __future__ import absolute_import, division, print_function
 
-import os
-import sys
-
 import pytest
+from support.ports import free_port
 
 from ansible_collections.mcp.platform.plugins.module_utils import postgres_failover as ha
 from ansible_collections.mcp.platform.plugins.module_utils.errors import PlatformError
 from ansible_collections.mcp.platform.plugins.module_utils.postgres import PostgresError
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from unit_support import VENV_BIN, Cluster, free_port, gate, needs_pg, run_module, wait_for  # noqa: E402
 
 # ----------------------------------------------------------------------------- pure
 
@@ -206,74 +202,3 @@ def test_unreachable_candidate_clear_message_no_password():
     text = str(err.value)
     assert "cannot connect to candidate_dsn" in text and str(port) in text
     assert "TopSecret" not in text
-
-
-# ----------------------------------------------------------------------------- real clusters
-
-@needs_pg
-def test_lag_gate_refuses_then_force():
-    c = Cluster()
-    try:
-        c.replica.sql("SELECT pg_wal_replay_pause()")
-        wait_for(lambda: c.replica.sql("SELECT pg_get_wal_replay_pause_state()") == [("paused",)], 10)
-        c.primary.sql("CREATE TABLE big AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 120000) g")
-        target = c.primary.sql("SELECT pg_current_wal_lsn()::text")[0][0]
-        wait_for(lambda: c.replica.sql("SELECT pg_last_wal_receive_lsn() >= %s::pg_lsn", (target,)) == [(True,)], 20)
-        c.primary.stop()
-        res = ha.promote(c.primary.dsn, c.replica.dsn, confirmations=[True])
-        assert res["failed"] and not res["changed"]
-        assert gate(res, "lag")["passed"] is False and gate(res, "primary_down")["passed"] is True
-        assert "lag" in res["msg"] and "force" in res["msg"]
-        assert c.replica.sql("SELECT pg_is_in_recovery()") == [(True,)]
-        res = ha.promote(c.primary.dsn, c.replica.dsn, confirmations=[True], force=True)
-        assert res["changed"] and res["forced"] and not res["failed"], res["msg"]
-        assert res["rpo_bytes"] > 16 * 1024 * 1024
-        assert res["replayed_before_promote"] is True
-        # Replay was resumed and caught up before promotion: the received rows are there.
-        assert c.replica.sql("SELECT count(*) FROM big") == [(120000,)]
-        res = ha.promote(c.primary.dsn, c.replica.dsn, confirmations=[True], force=True)
-        assert not res["changed"] and res["already_promoted"]
-    finally:
-        c.destroy()
-
-
-# ----------------------------------------------------------------------------- through ansible
-
-@pytest.mark.skipif(not os.path.exists(os.path.join(VENV_BIN, "ansible")), reason="no .venv/bin/ansible")
-def test_module_bad_input_messages_without_password():
-    port = free_port()
-    rc, out = run_module("mcp.platform.mcp_failover",
-                         "state=promoted primary_dsn='host=127.0.0.1 port=%d user=x password=Hunter2Secret' "
-                         "candidate_dsn='host=127.0.0.1 port=%d user=x password=Hunter2Secret' "
-                         "primary_down_confirmations=true" % (free_port(), port))
-    assert rc != 0
-    assert "cannot connect to candidate_dsn" in out and "127.0.0.1:%d" % port in out
-    assert "Hunter2Secret" not in out
-    rc, out = run_module("mcp.platform.mcp_failover",
-                         "state=promoted max_lag_bytes=-5 primary_dsn='host=h password=Hunter2Secret' "
-                         "candidate_dsn='host=h password=Hunter2Secret'")
-    assert rc != 0 and "max_lag_bytes must not be negative" in out
-    assert "Hunter2Secret" not in out
-
-
-@pytest.mark.skipif(not os.path.exists(os.path.join(VENV_BIN, "ansible")), reason="no .venv/bin/ansible")
-def test_module_postgres_password_fills_both_dsns_never_shown():
-    """postgres_password (or PGPASSWORD) is the password of the DSNs that carry none; it never reaches the output."""
-    port = free_port()
-    rc, out = run_module("mcp.platform.mcp_failover",
-                         "state=status primary_dsn='host=127.0.0.1 port=%d user=x' "
-                         "candidate_dsn='host=127.0.0.1 port=%d user=x' postgres_password=Hunter3Shared"
-                         % (free_port(), port))
-    assert rc != 0
-    assert "cannot connect to candidate_dsn" in out and "127.0.0.1:%d" % port in out
-    assert "Hunter3Shared" not in out
-    rc, out = run_module("mcp.platform.mcp_failover",
-                         "state=status primary_dsn='host=127.0.0.1 port=%d user=x' "
-                         "candidate_dsn='host=127.0.0.1 port=%d user=x'" % (free_port(), port),
-                         extra_env={"PGPASSWORD": "Hunter4FromEnv"})
-    assert rc != 0 and "cannot connect to candidate_dsn" in out
-    assert "Hunter4FromEnv" not in out
-    rc, out = run_module("mcp.platform.mcp_failover",
-                         "state=status candidate_dsn='host=127.0.0.1 port=5432 password=Hunter5Secret bogus'")
-    assert rc != 0 and "candidate_dsn is not a valid libpq connection string" in out
-    assert "Hunter5Secret" not in out

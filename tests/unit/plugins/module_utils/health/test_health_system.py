@@ -5,14 +5,9 @@ from __future__ import absolute_import, division, print_function
 import os
 
 import pytest
+from support.health import run
 
 from ansible_collections.mcp.platform.plugins.module_utils.health import system
-from ansible_collections.mcp.platform.plugins.module_utils.health.checks import validate_check
-from ansible_collections.mcp.platform.plugins.module_utils.health.probes import PROBES
-
-
-def run(check):
-    return PROBES[check["type"]](validate_check(check, 0))
 
 
 def test_disk(tmp_path):

@@ -1,9 +1,9 @@
 """Tests of the lab image sources under lab/images/ (service app, migrations, seed).
 
-The service tests start the real app (official MCP SDK) as a subprocess on 127.0.0.1 and talk to
-it with the SDK client and plain HTTP. The migration tests need a PostgreSQL: the lab's
-(127.0.0.1:25432) when it answers (and MCP_TEST_OWN_PG is unset), otherwise a throwaway cluster started from the Debian
-PostgreSQL 15 binaries; without either they are skipped.
+The service tests start the real app (official MCP SDK) as a subprocess on 127.0.0.1 (``lab_app``, ports 34000-34999)
+and talk to it with the SDK client and plain HTTP. The migration tests need a PostgreSQL (``scratch_pg_server``): the
+lab's (127.0.0.1:25432) when it answers (and MCP_TEST_OWN_PG is unset), otherwise a throwaway cluster started from the
+Debian PostgreSQL 15 binaries; without either they are skipped. Both fixtures are in tests/component/conftest.py.
 """
 from __future__ import annotations
 
@@ -12,11 +12,8 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -24,13 +21,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-IMAGES = ROOT / "lab" / "images"
-APP = IMAGES / "service" / "app.py"
-MIGRATE = IMAGES / "migrations" / "migrate.py"
-SEED = IMAGES / "seed.sql"
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+from support.lab_app import APP, IMAGES, MIGRATE, SEED, http_get
 
 
 def _load(name, path):
@@ -42,32 +33,6 @@ def _load(name, path):
 
 app = _load("lab_service_app", APP)
 migrate = _load("lab_migrate", MIGRATE)
-
-
-def free_port(lo=34000, hi=34999):
-    span = hi - lo + 1
-    for i in range(span):
-        port = lo + (os.getpid() + i) % span
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port")
-
-
-def http_get(url, headers=None):
-    req = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return r.status, json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        body = e.read()
-        try:
-            return e.code, json.loads(body)
-        except ValueError:
-            return e.code, body
 
 
 # ----------------------------------------------------------------------------- pure functions
@@ -134,60 +99,6 @@ def test_migration_targets():
 
 
 # ----------------------------------------------------------------------------- running server
-class Server:
-    def __init__(self, tmp, **env):
-        self.port = free_port()
-        self.log = Path(tmp) / f"server-{self.port}.log"
-        full = dict(os.environ, MCP_HOST="127.0.0.1", MCP_PORT=str(self.port), MCP_DATA_DIR=str(Path(tmp) / "data"),
-                    **env)
-        self.proc = subprocess.Popen([sys.executable, str(APP)], env=full, stdout=self.log.open("w"),
-                                     stderr=subprocess.STDOUT)
-        self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                http_get(self.url + "/version")
-                return
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.1)
-        raise RuntimeError("server did not start:\n" + self.log.read_text())
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                raise
-        return self.proc.returncode
-
-    def lines(self, level, wait_for=None):
-        """Log lines at `level`; with `wait_for`, wait up to 3 s for a line containing it."""
-        deadline = time.monotonic() + 3
-        while True:
-            found = [line for line in self.log.read_text().splitlines() if f" {level} " in line]
-            if wait_for is None or any(wait_for in line for line in found) or time.monotonic() > deadline:
-                return found
-            time.sleep(0.05)
-
-
-@pytest.fixture
-def server(tmp_path):
-    started = []
-
-    def start(**env):
-        s = Server(tmp_path, **env)
-        started.append(s)
-        return s
-
-    yield start
-    for s in started:
-        s.stop()
-
-
 async def _mcp_session(url, host=None, mode="auto", calls=()):
     import httpx2
     from mcp import Client
@@ -204,8 +115,8 @@ async def _mcp_session(url, host=None, mode="auto", calls=()):
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
-def test_filesystem_service_over_gateway_host(server, mode):
-    s = server(MCP_SERVICE="filesystem", MCP_VERSION="1.1.0")
+def test_filesystem_service_over_gateway_host(lab_app, mode):
+    s = lab_app(MCP_SERVICE="filesystem", MCP_VERSION="1.1.0")
     assert http_get(s.url + "/health")[0] == 200
     assert http_get(s.url + "/version") == (200, {"service": "filesystem", "version": "1.1.0"})
     info, tools, results = asyncio.run(_mcp_session(
@@ -221,8 +132,8 @@ def test_filesystem_service_over_gateway_host(server, mode):
     assert any('127.0.0.11:28080 "POST /mcp" 200' in line for line in s.lines("INFO", wait_for="127.0.0.11:28080"))
 
 
-def test_git_service_and_slow(server):
-    s = server(MCP_SERVICE="git", MCP_VERSION="1.0.0")
+def test_git_service_and_slow(lab_app):
+    s = lab_app(MCP_SERVICE="git", MCP_VERSION="1.0.0")
     _unused, tools, results = asyncio.run(_mcp_session(s.url + "/mcp", calls=[("git_log", {"limit": 2}), ("git_status", {})]))
     assert tools == ["git_log", "git_status", "ping"]
     assert len(results["git_log"][1]["commits"]) == 2
@@ -232,9 +143,9 @@ def test_git_service_and_slow(server):
     assert time.monotonic() - t >= 0.3
 
 
-def test_unhealthy_and_degrading(server):
-    bad = server(MCP_SERVICE="filesystem", MCP_VERSION="1.2.0", MCP_BEHAVIOUR="unhealthy")
-    deg = server(MCP_SERVICE="git", MCP_VERSION="1.3.0", MCP_BEHAVIOUR="degrade-after:4")
+def test_unhealthy_and_degrading(lab_app):
+    bad = lab_app(MCP_SERVICE="filesystem", MCP_VERSION="1.2.0", MCP_BEHAVIOUR="unhealthy")
+    deg = lab_app(MCP_SERVICE="git", MCP_VERSION="1.3.0", MCP_BEHAVIOUR="degrade-after:4")
     code, body = http_get(bad.url + "/health")
     assert code == 503 and body["status"] == "unhealthy"
     assert any('"GET /health" 503' in line for line in bad.lines("WARNING", wait_for="/health"))
@@ -246,8 +157,8 @@ def test_unhealthy_and_degrading(server):
     assert http_get(deg.url + "/version")[1]["version"] == "1.3.0"
 
 
-def test_broken_mcp(server):
-    s = server(MCP_SERVICE="filesystem", MCP_VERSION="1.1.1", MCP_BEHAVIOUR="broken-mcp")
+def test_broken_mcp(lab_app):
+    s = lab_app(MCP_SERVICE="filesystem", MCP_VERSION="1.1.1", MCP_BEHAVIOUR="broken-mcp")
     assert http_get(s.url + "/health")[0] == 200
     req = urllib.request.Request(
         s.url + "/mcp", method="POST",
@@ -262,8 +173,8 @@ def test_broken_mcp(server):
     assert any('"POST /mcp" 500' in line for line in s.lines("ERROR", wait_for="/mcp"))
 
 
-def test_sigterm_exits_promptly(server):
-    s = server(MCP_SERVICE="git", MCP_VERSION="1.0.0")
+def test_sigterm_exits_promptly(lab_app):
+    s = lab_app(MCP_SERVICE="git", MCP_VERSION="1.0.0")
     t = time.monotonic()
     assert s.stop() == 0
     assert time.monotonic() - t < 3
@@ -277,49 +188,15 @@ def test_bad_configuration_exits_2(tmp_path):
 
 
 # ----------------------------------------------------------------------------- migrations
-def _pg_answers(host, port):
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def pg_server():
-    """A libpq URI prefix (no database) of a PostgreSQL we may create scratch databases on."""
-    if _pg_answers("127.0.0.1", 25432) and not os.environ.get("MCP_TEST_OWN_PG"):
-        yield "postgresql://postgres@127.0.0.1:25432"
-        return
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip("no PostgreSQL on 127.0.0.1:25432 and no PostgreSQL 15 binaries")
-    port = free_port(34400, 34499)
-    tmp = tempfile.mkdtemp(prefix="mcp-lab-pg-")
-    run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    data = os.path.join(tmp, "data")
-    try:
-        if run_as:
-            shutil.chown(tmp, "postgres")
-        subprocess.run(run_as + [str(PG_BIN / "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-                       check=True, capture_output=True)
-        subprocess.run(run_as + [str(PG_BIN / "pg_ctl"), "-D", data, "-o",
-                                 f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1",
-                                 "-l", os.path.join(tmp, "pg.log"), "-w", "start"], check=True, capture_output=True)
-        yield f"postgresql://postgres@127.0.0.1:{port}"
-    finally:
-        subprocess.run(run_as + [str(PG_BIN / "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"], capture_output=True, check=False)
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 @pytest.fixture
-def scratch_db(pg_server):
+def scratch_db(scratch_pg_server):
     psycopg2 = pytest.importorskip("psycopg2")
     name = "mcp_lab_test_" + uuid.uuid4().hex[:10]
-    admin = psycopg2.connect(pg_server + "/postgres")
+    admin = psycopg2.connect(scratch_pg_server + "/postgres")
     admin.autocommit = True
     admin.cursor().execute(f'CREATE DATABASE "{name}"')
     try:
-        yield pg_server + "/" + name
+        yield scratch_pg_server + "/" + name
     finally:
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()

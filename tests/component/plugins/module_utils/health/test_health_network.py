@@ -1,19 +1,16 @@
 # -*- coding: utf-8 -*-
-"""health.network: the http, tcp and tls probes against local servers (conftest.py); mcp is in test_health_mcp_client."""
+"""health.network: the http, tcp and tls probes against local servers (``http_url``, ``tls_port``;
+tests/component/conftest.py); mcp is in test_health_mcp_client."""
 from __future__ import absolute_import, division, print_function
 
 import socket
 import ssl
 
 import pytest
+from support.health import run
+from support.ports import free_port
 
 from ansible_collections.mcp.platform.plugins.module_utils.health import network
-from ansible_collections.mcp.platform.plugins.module_utils.health.checks import validate_check
-from ansible_collections.mcp.platform.plugins.module_utils.health.probes import PROBES
-
-
-def run(check):
-    return PROBES[check["type"]](validate_check(check, 0))
 
 
 def test_http_ok_status_body_headers(http_url):
@@ -37,7 +34,7 @@ def test_http_body_cut_off_is_crit_not_a_crash(http_url):
     assert res["status"] == "crit" and "IncompleteRead" in res["reason"], res
 
 
-def test_http_timeout_and_refused(http_url, free_port):
+def test_http_timeout_and_refused(http_url):
     res = run({"name": "h", "type": "http", "url": http_url + "/slow", "timeout": 0.1})
     assert res["status"] == "crit" and "timed out after 0.1s" in res["reason"]
     res = run({"name": "h", "type": "http", "url": "http://127.0.0.1:%d/" % free_port()})
@@ -88,7 +85,7 @@ def test_tls_on_plain_port_is_crit(http_url):
     assert res["status"] == "crit" and "TLS error" in res["reason"]
 
 
-def test_tcp(http_url, free_port):
+def test_tcp(http_url):
     port = int(http_url.rsplit(":", 1)[1])
     assert run({"name": "t", "type": "tcp", "host": "127.0.0.1", "port": port})["status"] == "ok"
     res = run({"name": "t", "type": "tcp", "host": "127.0.0.1", "port": free_port()})

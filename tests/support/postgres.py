@@ -1,34 +1,29 @@
 # -*- coding: utf-8 -*-
-"""Shared helpers of the unit tests (not a test file): throwaway PostgreSQL 15 clusters and modules run through
-the real ``ansible`` CLI.
+"""Throwaway PostgreSQL 15 clusters from the Debian binaries: a primary and, optionally, a streaming replica.
 
-No mocks: initdb/pg_basebackup/pg_ctl as the ``postgres`` user, ports 33000-33999 on 127.0.0.1, sockets in the
-cluster's temp folder. ``needs_pg`` skips (with the reason) when not root or PG 15 is absent. Test files import
-it after putting this folder on ``sys.path``.
+No mocks: initdb/pg_basebackup/pg_ctl as the ``postgres`` user, ports from ``free_port`` on 127.0.0.1, sockets in the
+cluster's temp folder. ``needs_pg`` skips (with the reason) when not root or PG 15 is absent. The fixtures that start
+them are in tests/component/conftest.py.
 """
 
 from __future__ import absolute_import, division, print_function
 
 import os
 import pwd
-import random
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 
 import pytest
 
-from ansible_collections.mcp.platform.plugins.module_utils import postgres
+from support.ports import free_port
+from support.waiting import wait_for
 
 PGBIN = "/usr/lib/postgresql/15/bin"
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
-VENV_BIN = os.path.join(ROOT, ".venv", "bin")
-COLLECTIONS = os.path.join(ROOT, ".build", "collections")
 
 
 def pg_available():
+    """None when clusters can run here, else why not."""
     if os.geteuid() != 0:
         return "needs root (clusters run as the postgres user via runuser)"
     if not os.path.exists(os.path.join(PGBIN, "initdb")):
@@ -41,20 +36,6 @@ def pg_available():
 
 
 needs_pg = pytest.mark.skipif(pg_available() is not None, reason=str(pg_available()))
-
-
-def free_port():
-    for _attempt in range(200):
-        port = random.randint(33000, 33999)
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise RuntimeError("no free port in 33000-33999")
 
 
 def as_pg(argv, check=True):
@@ -82,6 +63,10 @@ class Node:
         return as_pg([PGBIN + "/pg_ctl", "-D", self.data, "status"], check=False).returncode == 0
 
     def sql(self, q, args=None):
+        # imported here: tests/component/conftest.py imports this module before pytest-ansible puts its collection
+        # finder in place, and a collection package imported before that breaks every later import from it
+        from ansible_collections.mcp.platform.plugins.module_utils import postgres
+
         conn = postgres.connect(self.dsn, 5)
         try:
             return postgres.query(conn, q, args)
@@ -120,30 +105,7 @@ class Cluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def wait_for(pred, timeout, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if pred():
-                return True
-        except Exception:  # pylint: disable=broad-except
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met within %s s" % timeout)
-        time.sleep(interval)
-
-
 def gate(result_or_gates, name):
+    """The gate called ``name`` of a postgres_failover result (or of its gate list)."""
     gates = result_or_gates["gates"] if isinstance(result_or_gates, dict) else result_or_gates
     return [g for g in gates if g["name"] == name][0]
-
-
-def run_module(module, args, verbosity="-vvv", extra_env=None):
-    """``ansible localhost -m <module> -a <args>``: (rc, output). ``extra_env`` is the module's environment too."""
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
-               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-               ANSIBLE_PYTHON_INTERPRETER=os.path.join(VENV_BIN, "python"))
-    env.update(extra_env or {})
-    proc = subprocess.run([os.path.join(VENV_BIN, "ansible"), "localhost", verbosity, "-m", module, "-a", args],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=ROOT, check=False, timeout=120)
-    return proc.returncode, proc.stdout.decode("utf-8", "replace")
