@@ -15,6 +15,7 @@ from ansible_collections.mcp.platform.plugins.module_utils import postgres_failo
 
 # ----------------------------------------------------------------------------- real clusters
 
+
 @needs_pg
 def test_lag_gate_refuses_then_force(pg_cluster):
     c = pg_cluster()

@@ -19,6 +19,7 @@ from ansible_collections.mcp.platform.plugins.module_utils import postgres_rejoi
 
 # ----------------------------------------------------------------------------- real clusters
 
+
 @needs_pg
 class TestFailoverFlow:
     """Ordered: refuse (primary up) → check mode → promote → rerun → diverge → rejoin → rerun."""

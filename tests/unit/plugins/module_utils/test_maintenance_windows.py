@@ -17,6 +17,7 @@ from ansible_collections.mcp.platform.plugins.module_utils import maintenance as
 
 # ----------------------------------------------------------------------------- pure logic
 
+
 def test_render_routes_and_bypass():
     now = 1000.0
     state = mt.empty_state()

@@ -2,9 +2,9 @@
 
 from ansible_collections.mcp.platform.plugins.module_utils.postgres_topology import decide_topology, describe_nodes, url_target
 
-NODES = describe_nodes({"pg-1": {"ansible_host": "10.0.0.21"}, "pg-2": {"ansible_host": "10.0.0.22", "mcp_postgres_port": 5433,
-                                                                         "mcp_postgres_data_dir": "/srv/pg"}},
-                       "postgres", "postgres", "/var/lib/postgresql/15/main")
+NODE_VARS = {"pg-1": {"ansible_host": "10.0.0.21"},
+             "pg-2": {"ansible_host": "10.0.0.22", "mcp_postgres_port": 5433, "mcp_postgres_data_dir": "/srv/pg"}}
+NODES = describe_nodes(NODE_VARS, "postgres", "postgres", "/var/lib/postgresql/15/main")
 ON_1 = ["postgresql://app:pw@10.0.0.21:5432/mcp"] * 3
 ON_2 = ["postgresql://app:pw@10.0.0.22:5433/mcp"] * 3
 
