@@ -178,12 +178,20 @@ def mcp_servers(tmp_path_factory):
 
 
 # ----------------------------------------------------------------------------- local HTTP servers
+def _served(handler, **kwargs):
+    """A running server of ``handler`` and its base URL, shut down when the fixture using it ends."""
+    server = serve(handler, **kwargs)
+    try:
+        yield server, "http://127.0.0.1:%d" % server.server_address[1]
+    finally:
+        server.shutdown()
+
+
 @pytest.fixture(scope="module")
 def http_url():
     """Base URL of a plain HTTP server (support.http_servers.HealthHandler: /health, /slow, /down, /flip, ...)."""
-    server = serve(HealthHandler)
-    yield "http://127.0.0.1:%d" % server.server_address[1]
-    server.shutdown()
+    for _server, url in _served(HealthHandler):
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -192,17 +200,15 @@ def tls_port(tmp_path_factory):
     cert, key = self_signed(tmp_path_factory.mktemp("tls"), days=5)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
-    server = serve(HealthHandler, ssl_context=ctx)
-    yield server.server_address[1]
-    server.shutdown()
+    for server, _url in _served(HealthHandler, ssl_context=ctx):
+        yield server.server_address[1]
 
 
 @pytest.fixture(scope="module")
 def fake_mcp():
     """Base URL of the hand-written MCP endpoint (support.http_servers.MCPHandler)."""
-    server = serve(MCPHandler)
-    yield "http://127.0.0.1:%d" % server.server_address[1]
-    server.shutdown()
+    for _server, url in _served(MCPHandler):
+        yield url
 
 
 # ----------------------------------------------------------------------------- gateway, lab image app
