@@ -12,7 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_PORT = 5432
 
@@ -50,6 +50,32 @@ def url_target(url):
             k, v = token.split("=", 1)
             kv[k.strip().lower()] = v.strip().strip("'")
     return "%s:%s" % (kv["host"], kv.get("port") or DEFAULT_PORT) if kv.get("host") else ""
+
+
+def repoint(url, hostport):
+    """``url`` (URI or key=value DSN) pointing at ``hostport`` instead, everything else (user, password, options) kept."""
+    host, _sep, port = hostport.rpartition(":")
+    if "://" in url:
+        parts = urlsplit(url)
+        userinfo = parts.netloc.rpartition("@")[0]
+        netloc = ("%s@" % userinfo if userinfo else "") + hostport
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    tokens, seen = [], set()
+    for token in url.split():
+        key = token.split("=", 1)[0].strip().lower()
+        if key in ("host", "hostaddr", "port"):
+            if key not in seen and key != "hostaddr":
+                tokens.append("%s=%s" % (key, host if key == "host" else port))
+            seen.add(key)
+            continue
+        tokens.append(token)
+    tokens += ["%s=%s" % (k, v) for k, v in (("host", host), ("port", port)) if k not in seen]
+    return " ".join(tokens)
+
+
+def _split_target(target):
+    host, _sep, port = target.rpartition(":")
+    return host, int(port) if port.isdigit() else DEFAULT_PORT
 
 
 def _node_at(nodes, target):
@@ -103,5 +129,8 @@ def decide_topology(nodes, roles, database_urls, action="status", candidate="", 
         ", ".join("%s=%s" % kv for kv in sorted(roles.items())) or "none", " / ".join(targets) or "nothing",
         url_node or "no inventory node", "from failover_candidate_dsn" if candidate_dsn else (candidate or "-"),
         "from failover_primary_dsn" if primary_dsn else (primary or "-"))
+    primary_host, primary_port = _split_target(url_target(prim_dsn) or "127.0.0.1:%d" % DEFAULT_PORT)
     return {"nodes": nodes, "roles": dict(roles), "url_targets": targets, "url_node": url_node, "candidate": candidate,
-            "primary": primary, "candidate_dsn": cand_dsn, "primary_dsn": prim_dsn, "summary": summary, "problem": problem}
+            "primary": primary, "candidate_dsn": cand_dsn, "primary_dsn": prim_dsn, "summary": summary, "problem": problem,
+            "primary_host": primary_host, "primary_port": primary_port,
+            "candidate_hostport": url_target(cand_dsn) or "127.0.0.1:%d" % DEFAULT_PORT}

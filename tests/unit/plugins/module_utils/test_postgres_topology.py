@@ -1,6 +1,6 @@
 """postgres_topology: the failover's candidate, old primary and DATABASE_URL target, case by case."""
 
-from ansible_collections.mcp.platform.plugins.module_utils.postgres_topology import decide_topology, describe_nodes, url_target
+from ansible_collections.mcp.platform.plugins.module_utils.postgres_topology import decide_topology, describe_nodes, repoint, url_target
 
 NODE_VARS = {"pg-1": {"ansible_host": "10.0.0.21"},
              "pg-2": {"ansible_host": "10.0.0.22", "mcp_postgres_port": 5433, "mcp_postgres_data_dir": "/srv/pg"}}
@@ -60,3 +60,19 @@ def test_explicit_names_and_dsns_win():
                         candidate_dsn="host=elsewhere")
     assert (t["candidate"], t["primary"], t["candidate_dsn"]) == ("pg-1", "pg-2", "host=elsewhere")
     assert "candidate from failover_candidate_dsn" in t["summary"]
+
+
+def test_repoint_keeps_user_password_and_options():
+    assert repoint("postgresql://app:p%40ss@10.0.0.21:5432/mcp?sslmode=require", "10.0.0.22:5433") == \
+        "postgresql://app:p%40ss@10.0.0.22:5433/mcp?sslmode=require"
+    assert repoint("postgresql://10.0.0.21/mcp", "db2:5432") == "postgresql://db2:5432/mcp"
+    assert repoint("host=10.0.0.21 port=5432 user=app password='a b'", "10.0.0.22:5433") == \
+        "host=10.0.0.22 port=5433 user=app password='a b'"
+    assert repoint("user=app dbname=mcp", "db2:6432") == "user=app dbname=mcp host=db2 port=6432"
+
+
+def test_where_the_old_primary_and_the_candidate_listen():
+    t = decide_topology(NODES, {"pg-1": "down", "pg-2": "replica"}, ON_1, "failover")
+    assert (t["primary_host"], t["primary_port"], t["candidate_hostport"]) == ("10.0.0.21", 5432, "10.0.0.22:5433")
+    t = decide_topology(NODES, {"pg-2": "replica"}, ON_1, "failover", primary_dsn="host=10.1.1.1 port=6000 user=x")
+    assert (t["primary_host"], t["primary_port"]) == ("10.1.1.1", 6000)
