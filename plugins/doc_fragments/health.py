@@ -34,6 +34,8 @@ options:
         O(checks[].since), O(checks[].warn_errors), O(checks[].crit_errors), O(checks[].last).
         V(disk): O(checks[].path), O(checks[].warn_percent), O(checks[].crit_percent).
         V(memory): O(checks[].warn_percent), O(checks[].crit_percent).
+        V(gateway_errors): O(checks[].url), O(checks[].services), O(checks[].max_ratio), O(checks[].baseline),
+        O(checks[].validate_certs).
         Every type also accepts O(checks[].timeout)."
     type: list
     elements: dict
@@ -61,7 +63,7 @@ options:
             C(MemAvailable)).
         type: str
         required: true
-        choices: [http, mcp, tcp, tls, postgres, redis, mongodb, container, logs, disk, memory]
+        choices: [http, mcp, tcp, tls, postgres, redis, mongodb, container, logs, disk, memory, gateway_errors]
       timeout:
         description:
           - Seconds for each network operation of this check. Defaults to the module's O(timeout).
@@ -72,6 +74,7 @@ options:
             C(http://host:28080/mcp/filesystem/mcp).
           - V(redis) - C(redis://[[user]:password@]host[:port][/db]) or C(rediss://) for TLS. Prefer O(checks[].password)
             over a password in the URL; a password in the URL is masked in the output.
+          - V(gateway_errors) - the gateway's Prometheus metrics, for example C(http://host:8088/metrics).
         type: str
       status_code:
         description: V(http) - accepted HTTP status codes. Default V([200]).
@@ -88,7 +91,7 @@ options:
         type: dict
       validate_certs:
         description:
-          - V(http), V(mcp), V(redis) - verify the server certificate for HTTPS/C(rediss://). Default V(true).
+          - V(http), V(mcp), V(redis), V(gateway_errors) - verify the server certificate for HTTPS/C(rediss://). Default V(true).
           - V(tls) - also require the certificate to verify against the system CAs and match O(checks[].server_name);
             the expiry is reported either way. Default V(false).
         type: bool
@@ -199,4 +202,18 @@ options:
           - V(disk), V(memory) - V(crit) at this used percentage (0-100, at least O(checks[].warn_percent)).
             Default V(90) for disk, V(85) for memory.
         type: float
+      services:
+        description:
+          - V(gateway_errors) - the gateway services whose answers count (Traefik C(<name>@<provider>), or the bare name
+            for every provider).
+        type: list
+        elements: str
+      max_ratio:
+        description: V(gateway_errors) - V(crit) when more than this share of the answers was 5xx. Default V(0.01).
+        type: float
+      baseline:
+        description:
+          - V(gateway_errors) - the C(requests) and C(errors) counters of an earlier result's C(details); the check then
+            judges only the answers since. A counter lower than its baseline (the gateway restarted) counts from zero.
+        type: dict
 """

@@ -23,6 +23,8 @@ class HealthHandler(BaseHTTPRequestHandler):
     lock = threading.Lock()
     inflight = 0
     max_inflight = 0
+    metrics_ok = 1000
+    metrics_5xx = 0
 
     def log_message(self, *args):
         pass
@@ -44,6 +46,10 @@ class HealthHandler(BaseHTTPRequestHandler):
             code = 200 if time.monotonic() >= cls.flip_at else 503
         elif self.path == "/headers":
             body = ("token=%s" % self.headers.get("X-Token")).encode()
+        elif self.path == "/metrics":  # Traefik's answer counters (Prometheus text), errors set by the test
+            body = ('traefik_service_requests_total{code="200",method="GET",protocol="http",service="git@docker"} %d\n'
+                    'traefik_service_requests_total{code="503",method="GET",protocol="http",service="git@docker"} %d\n'
+                    % (cls.metrics_ok, cls.metrics_5xx)).encode()
         elif self.path == "/cut":  # a chunk of 32 bytes promised, 10 sent, hang up (a proxy losing its upstream)
             self.protocol_version = "HTTP/1.1"
             self.send_response(200)

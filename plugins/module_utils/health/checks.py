@@ -32,7 +32,8 @@ from ansible_collections.mcp.platform.plugins.module_utils.secrets import (
 )
 
 STATUSES = ("ok", "warn", "crit", "unknown")
-CHECK_TYPES = ("http", "mcp", "tcp", "tls", "postgres", "redis", "mongodb", "container", "logs", "disk", "memory")
+CHECK_TYPES = ("http", "mcp", "tcp", "tls", "postgres", "redis", "mongodb", "container", "logs", "disk", "memory",
+               "gateway_errors")
 
 # Optional client libraries are imported on first use: a run of disk/http checks should not pay for
 # importing docker, pymongo and cryptography on every managed node.
@@ -85,6 +86,7 @@ FIELD_KINDS = {
     "max_restarts": "int", "probe_path": "str", "probe_port": "int",
     "since": "int", "warn_errors": "int", "crit_errors": "int", "last": "int",
     "path": "str", "warn_percent": "float", "crit_percent": "float",
+    "services": "strlist", "max_ratio": "float", "baseline": "numdict",
 }
 
 TYPE_FIELDS = {
@@ -104,6 +106,7 @@ TYPE_FIELDS = {
              "warn_errors": 1, "crit_errors": 100, "last": 20},
     "disk": {"path": REQUIRED, "warn_percent": 80.0, "crit_percent": 90.0},
     "memory": {"warn_percent": 75.0, "crit_percent": 85.0},
+    "gateway_errors": {"url": REQUIRED, "services": REQUIRED, "max_ratio": 0.01, "baseline": {}, "validate_certs": True},
 }
 SECRET_FIELDS = ("dsn", "uri", "password")
 ROLES = ("primary", "replica")
@@ -112,7 +115,8 @@ ROLES = ("primary", "replica")
 def check_suboptions():
     """The AnsibleModule suboption spec of ``checks`` (the union of all types' keys; no defaults, see TYPE_FIELDS)."""
     kinds = {"str": {"type": "str"}, "float": {"type": "float"}, "int": {"type": "int"}, "bool": {"type": "bool"},
-             "dict": {"type": "dict"}, "intlist": {"type": "list", "elements": "int"}}
+             "dict": {"type": "dict"}, "intlist": {"type": "list", "elements": "int"},
+             "strlist": {"type": "list", "elements": "str"}, "numdict": {"type": "dict"}}
     spec = dict((key, dict(kinds[kind])) for key, kind in FIELD_KINDS.items())
     spec["name"]["required"] = True
     spec["type"].update(required=True, choices=list(CHECK_TYPES))
@@ -172,6 +176,15 @@ def _coerce(path, kind, value):
         if not isinstance(value, dict):
             raise CheckValidationError(path, "must be a dictionary")
         return dict((str(k), str(v)) for k, v in value.items())
+    if kind == "strlist":
+        items = value if isinstance(value, (list, tuple)) else [value]
+        if not items:
+            raise CheckValidationError(path, "must not be empty")
+        return [_coerce("%s[%d]" % (path, i), "str", v) for i, v in enumerate(items)]
+    if kind == "numdict":
+        if not isinstance(value, dict):
+            raise CheckValidationError(path, "must be a dictionary")
+        return dict((str(k), _coerce("%s.%s" % (path, k), "float", v)) for k, v in value.items())
     raise CheckValidationError(path, "unsupported kind %s" % kind)  # pragma: no cover
 
 
@@ -232,8 +245,14 @@ def validate_check(check, index=None, default_timeout=5.0):
     def opt(key):
         return "%s.%s" % (prefix, key)
 
-    if ctype in ("http", "mcp"):
+    if ctype in ("http", "mcp", "gateway_errors"):
         _check_url(opt("url"), out["url"], ("http", "https"))
+    if ctype == "gateway_errors":
+        _check_range(opt("max_ratio"), out["max_ratio"], 0, 1)
+        unknown = sorted(set(out["baseline"]) - {"requests", "errors"})
+        if unknown:
+            raise CheckValidationError(opt("baseline"), "takes only requests and errors (an earlier result's details), "
+                                                        "not %s" % ", ".join(unknown))
     if ctype == "http":
         for i, code in enumerate(out["status_code"]):
             _check_range("%s[%d]" % (opt("status_code"), i), code, 100, 599)

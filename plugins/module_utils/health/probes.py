@@ -17,6 +17,7 @@ from ansible_collections.mcp.platform.plugins.module_utils.health.datastores imp
     probe_postgres,
     probe_redis,
 )
+from ansible_collections.mcp.platform.plugins.module_utils.health.metrics import probe_gateway_errors
 from ansible_collections.mcp.platform.plugins.module_utils.health.network import (
     probe_http,
     probe_mcp,
@@ -37,4 +38,5 @@ PROBES = {
     "logs": probe_logs,
     "disk": probe_disk,
     "memory": probe_memory,
+    "gateway_errors": probe_gateway_errors,
 }
