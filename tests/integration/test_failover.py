@@ -101,6 +101,8 @@ def failover(playbook, fleet_lock, lab, lab_host):
         args = ["-e", "failover_lock_owner=%s" % fleet_lock, "-e", "failover_lock_release=false"] if owner else []
         return playbook("failover.yml", *(args + list(extra)), check=check)
     assert pg_roles() == {"pg-1": "primary", "pg-2": "replica"}, "the lab is not in its original layout"
+    # a run killed inside the lag test leaves the replica's replay paused, which every later promotion refuses (lag)
+    pg("pg-2", "select pg_wal_replay_resume()")
     yield run
     lab_host.repair()
     restore(lab, run)
