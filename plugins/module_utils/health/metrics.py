@@ -83,9 +83,8 @@ def probe_gateway_errors(check):
     ratio = win["errors"] / max(win["requests"], 1.0)
     details = dict(url=url, services=check["services"], requests=now["requests"], errors=now["errors"],
                    window_requests=win["requests"], window_errors=win["errors"], ratio=round(ratio, 6))
-    text = "%d of %d answers 5xx%s (limit %.2f%%)" % (win["errors"], win["requests"],
-                                                     " since the baseline" if check["baseline"] else "",
-                                                     check["max_ratio"] * 100)
+    since = " since the baseline" if check["baseline"] else ""
+    text = "%d of %d answers 5xx%s (limit %.2f%%)" % (win["errors"], win["requests"], since, check["max_ratio"] * 100)
     if win["errors"] > 0 and ratio > check["max_ratio"]:
         return result("crit", text, **details)
     return result("ok", text, **details)
