@@ -167,20 +167,15 @@ def _coerce(path, kind, value):
                 raise CheckValidationError(path, "must be an integer, got %r" % (value,))
             return int(num)
         return num
-    if kind == "intlist":
+    if kind in ("intlist", "strlist"):
         items = value if isinstance(value, (list, tuple)) else [value]
         if not items:
             raise CheckValidationError(path, "must not be empty")
-        return [_coerce("%s[%d]" % (path, i), "int", v) for i, v in enumerate(items)]
+        return [_coerce("%s[%d]" % (path, i), kind[:-4], v) for i, v in enumerate(items)]
     if kind == "dict":
         if not isinstance(value, dict):
             raise CheckValidationError(path, "must be a dictionary")
         return dict((str(k), str(v)) for k, v in value.items())
-    if kind == "strlist":
-        items = value if isinstance(value, (list, tuple)) else [value]
-        if not items:
-            raise CheckValidationError(path, "must not be empty")
-        return [_coerce("%s[%d]" % (path, i), "str", v) for i, v in enumerate(items)]
     if kind == "numdict":
         if not isinstance(value, dict):
             raise CheckValidationError(path, "must be a dictionary")
