@@ -361,6 +361,16 @@ class Rollout(object):
                 if info is None or not st.get("Running") or (st.get("Health") or {}).get("Status") != "healthy":
                     break
                 self.sleep(p["poll_interval"])
+            # until the gateway drops it from its configuration: a rebuild of the configuration (any other
+            # container starting or stopping) makes a fresh balancer that counts every listed server UP until its
+            # next health check, so a drained replica still listed can be sent requests again (502 once stopped)
+            while p.get("gateway_admin_url") and self.clock() < deadline:
+                try:
+                    if old["url"] not in gateway_servers(p["gateway_admin_url"], service):
+                        break
+                except (URLError, OSError, ValueError):
+                    pass
+                self.sleep(p["poll_interval"])
             if p["drain_grace"] > 0:
                 self.sleep(p["drain_grace"])
         if keep or (keep is None and p.get("mode") == "stop"):

@@ -114,3 +114,51 @@ def test_urls_from_list_and_inspect_formats():
 def test_error_message_names_host_service_replica_and_check():
     err = ro.RolloutError("mcp-1, service git replica 2 at 1.2.0", "container health", "unhealthy")
     assert str(err) == "mcp-1, service git replica 2 at 1.2.0: check 'container health' failed: unhealthy"
+
+
+class _Clock(object):
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_a_drained_replica_is_stopped_only_after_the_gateway_dropped_it(monkeypatch):
+    # the gateway sees it DOWN, the engine unhealthy, then a configuration rebuild lists it UP again
+    # (a fresh balancer): stopping it then would answer 502; only its absence from the gateway is final
+    url = "http://127.0.0.11:31001"
+    gateway = [{url: "UP"}, {url: "DOWN"}, {url: "DOWN"}, {url: "UP"}, {url: "UP"}, {}]
+    events = []
+
+    def servers(admin_url, service, timeout=5.0):
+        seen = gateway.pop(0) if len(gateway) > 1 else gateway[0]
+        events.append(("gateway", dict(seen)))
+        return seen
+
+    class Api(object):
+        def inspect_container(self, ident):
+            events.append(("inspect", ident))
+            return {"State": {"Running": True, "Health": {"Status": "unhealthy"}}}
+
+        def stop(self, ident, timeout=None):
+            events.append(("stop", ident))
+
+        def remove_container(self, ident, force=False, v=False):
+            events.append(("remove", ident))
+
+    monkeypatch.setattr(ro, "gateway_servers", servers)
+    monkeypatch.setattr(ro, "post", lambda url, timeout=5.0: 200)
+    clock = _Clock()
+    p = {"drain": True, "force": False, "drain_path": "/drain", "route_timeout": 30, "poll_interval": 0.5,
+         "drain_grace": 1, "gateway_admin_url": "http://127.0.0.11:28081", "stop_timeout": 10, "mode": "replace"}
+    rollout = ro.Rollout(Api(), p, clock=clock, sleep=clock.sleep)
+    out = rollout._retire("filesystem", {"id": "old", "name": "h-filesystem-1-v1.0.0", "version": "1.0.0",
+                                         "state": "running", "url": url})
+    first_stop = next(i for i, e in enumerate(events) if e[0] in ("stop", "remove"))
+    assert events[first_stop - 1] == ("gateway", {}), events
+    assert out["drained"] is True
+    assert not [e for e in events[first_stop:] if e[0] == "gateway"]
