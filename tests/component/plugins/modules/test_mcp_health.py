@@ -7,6 +7,7 @@ The collection is found through the symlink farm tests/conftest.py creates (.bui
 from __future__ import absolute_import, division, print_function
 
 import pytest
+from support.http_servers import HealthHandler
 from support.ports import free_port
 
 
@@ -70,3 +71,32 @@ def test_check_mode_report_and_failure(run_module_result, http_url):
     assert proc.returncode == 2 and result["failed"] is True and result["changed"] is False
     assert result["msg"] == "1 of 3 health checks failed (fail_on=crit): down: HTTP 503 (expected 200) [crit]"
     assert result["failed_checks"] == ["down"]
+
+
+def _report(result):
+    """The result without what only the clock changes (latencies, elapsed time)."""
+    out = dict((k, v) for k, v in result.items() if k not in ("elapsed_s", "invocation"))
+    out["checks"] = [dict((k, v) for k, v in c.items() if k != "latency_ms") for c in result["checks"]]
+    return out
+
+
+def test_run_twice_changes_nothing_same_report(run_module_result, http_url):
+    """The daily check and every rollout gate run mcp_health again and again: it only probes (one GET per HTTP check
+    and run), never reports a change, and the same services give the same report, in check mode too."""
+    port = int(http_url.rsplit(":", 1)[1])
+    args = {"fail_on": "never", "checks": [
+        {"name": "api", "type": "http", "url": http_url + "/health"},
+        {"name": "maint", "type": "http", "url": http_url + "/down"},
+        {"name": "port", "type": "tcp", "host": "127.0.0.1", "port": port}]}
+    reports = []
+    for extra in ((), (), ("--check",)):
+        hits = HealthHandler.hits.get("/health", 0)
+        proc, result = run_module_result("mcp_health", args, *extra)
+        assert proc.returncode == 0 and result["changed"] is False, proc.stdout + proc.stderr
+        assert HealthHandler.hits["/health"] == hits + 1
+        reports.append(_report(result))
+    assert [(c["name"], c["status"], c["reason"]) for c in reports[0]["checks"]] == [
+        ("api", "ok", "HTTP 200"), ("maint", "crit", "HTTP 503 (expected 200)"), ("port", "ok", "127.0.0.1:%d accepts connections" % port)]
+    assert reports[0]["summary"]["text"] == "CRIT - 3 checks: 2 ok, 0 warn, 1 crit (maint), 0 unknown"
+    assert reports[1] == reports[0], "a second run reported differently"
+    assert reports[2] == reports[0], "check mode reported differently"
