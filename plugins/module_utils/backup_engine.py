@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: mcp.platform contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Backup set orchestration: create, list, verify (+ restore drill), restore, prune, metrics.
+"""Backup set orchestration: create, list, verify (+ restore drill), prune, info. Restoring is backup_restore.py,
+the files a run leaves (last_backup.json, metrics) backup_records.py.
 
 A set exists only when its ``manifest.json`` exists; the manifest is written
 after every component object has been completed, so a crashed or failed run
@@ -13,11 +14,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
-import os
 import re
 import socket
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,41 +24,33 @@ from ansible_collections.mcp.platform.plugins.module_utils import backup_manifes
 from ansible_collections.mcp.platform.plugins.module_utils import backup_retention
 from ansible_collections.mcp.platform.plugins.module_utils.backup_components import (
     ComponentError,
-    drop_relations_not_in,
-    dump_relations,
     make_producer,
     pg_connect,
     pg_params,
     pg_restore_argv,
     pg_row_counts,
-    tar_extract_sink,
 )
+from ansible_collections.mcp.platform.plugins.module_utils.backup_manifest import BackupError  # noqa: F401  (be.BackupError)
+from ansible_collections.mcp.platform.plugins.module_utils.backup_records import (  # noqa: F401  (be.write_*)
+    atomic_write,
+    metrics_text,
+    write_last_backup,
+    write_metrics,
+)
+from ansible_collections.mcp.platform.plugins.module_utils.backup_restore import TAR_COMPONENTS, RestoreMixin
 from ansible_collections.mcp.platform.plugins.module_utils.backup_storage import StorageError
 from ansible_collections.mcp.platform.plugins.module_utils.backup_stream import (
     Cancelled,
     ProcessSink,
     ProducerError,
     compress_stream,
-    decompress_stream,
     hash_stream,
 )
-from ansible_collections.mcp.platform.plugins.module_utils.errors import PlatformError
 
 try:
     import zstandard
 except ImportError:  # pragma: no cover - checked by backup_stream users
     zstandard = None
-
-RESTORABLE = ('postgres', 'mongodb', 'config', 'volumes')
-TAR_COMPONENTS = ('config', 'volumes')
-
-
-class BackupError(PlatformError):
-    """An operation failed; ``details`` carries a JSON-able result for the module."""
-
-    def __init__(self, msg, details=None):
-        super(BackupError, self).__init__(msg)
-        self.details = details or {}
 
 
 def _zstd_bytes(data, level=3):
@@ -71,25 +61,7 @@ def _unzstd_bytes(data):
     return zstandard.ZstdDecompressor().decompressobj().decompress(data)
 
 
-def atomic_write(path, data, mode=0o644):
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        os.makedirs(directory, mode=0o755)
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(fd, 'wb') as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-class Engine:
+class Engine(RestoreMixin):
     def __init__(self, target, options=None, log=None):
         self.target = target
         self.options = options or {}
@@ -366,122 +338,6 @@ class Engine:
                 conn.close()
         return out
 
-    def _pipe_object(self, comp, sink):
-        """Stream a stored object, decompressed, into a ProcessSink; checks the SHA-256 on the way."""
-        try:
-            digest, size, dummy = decompress_stream(self.target.iter_object(comp['key']), sink.write)
-        except BaseException:
-            sink.kill()
-            raise
-        output = sink.close()
-        if digest != comp['sha256'] or size != comp['compressed_size']:
-            raise BackupError('SHA-256 mismatch while restoring %s' % comp['key'])
-        return output
-
-    # ------------------------------------------------------------ restore
-
-    def chain(self, sets, entry, component):
-        """Sets to apply for a tar component: the full one first, then each incremental."""
-        by_id = dict((s['id'], s) for s in sets)
-        out = [entry]
-        cur = entry
-        while cur['manifest']['components'].get(component, {}).get('incremental'):
-            parent_id = cur['manifest']['components'][component].get('parent')
-            if parent_id not in by_id:
-                raise BackupError('%s of set %s needs parent set %s, which does not exist' % (component, entry['id'], parent_id))
-            cur = by_id[parent_id]
-            out.append(cur)
-        return list(reversed(out))
-
-    def restore(self, set_id=None, components=None, restore_root=None, jobs=1, clean=True, create=False, check_mode=False, label=None):
-        sets, dummy = self.scan()
-        entry = self._find(sets, set_id, good_only=True, label=label)
-        manifest = entry['manifest']
-        available = [c for c in manifest['components'] if c in RESTORABLE]
-        components = components or available
-        missing = [c for c in components if c not in manifest['components']]
-        if missing:
-            raise BackupError('set %s has no component(s) %s (it has %s)' % (entry['id'], ', '.join(missing), ', '.join(sorted(manifest['components']))))
-        if 'kubernetes' in components:
-            raise BackupError('restoring the kubernetes component is not supported by this module; apply the exported '
-                              'objects with kubernetes.core.k8s')
-        plan = {}
-        for name in components:
-            chain = self.chain(sets, entry, name) if name in TAR_COMPONENTS else [entry]
-            plan[name] = [s['id'] for s in chain]
-        # verify first: every object the restore will read
-        failures = {}
-        for name, ids in plan.items():
-            for sid in ids:
-                man = [s for s in sets if s['id'] == sid][0]['manifest']
-                res = self.check_components(man, [name])[name]
-                if not res['ok']:
-                    failures['%s@%s' % (name, sid)] = res['error']
-        if failures:
-            raise BackupError('refusing to restore set %s: verification failed for %s' % (entry['id'], '; '.join(
-                '%s: %s' % item for item in sorted(failures.items()))), {'set_id': entry['id'], 'verification_failures': failures})
-        result = {'set_id': entry['id'], 'plan': plan, 'components': {}}
-        if check_mode:
-            return result
-        by_id = dict((s['id'], s) for s in sets)
-        for name in components:
-            t0 = time.time()
-            extra = {}
-            if name == 'postgres':
-                extra['dropped'] = self._restore_postgres(manifest['components']['postgres'], jobs, clean, create)
-            elif name == 'mongodb':
-                self._restore_mongo(manifest['components']['mongodb'])
-            else:
-                root = restore_root or '/'
-                for sid in plan[name]:
-                    self._pipe_object(by_id[sid]['manifest']['components'][name], tar_extract_sink(root))
-            result['components'][name] = dict(extra, ok=True, seconds=round(time.time() - t0, 3), sets=plan[name])
-        return result
-
-    def _restore_postgres(self, comp, jobs, clean, create):
-        params = pg_params(self.options)
-        dbname = params.get('dbname')
-        target_db = (self.options.get('postgres_maintenance_db') or 'postgres') if create else dbname
-        exact = clean and not create
-        dropped = []
-        if (jobs and jobs > 1) or exact:
-            # pg_restore --jobs and --list need a seekable file: decompress into work_dir, remove afterwards
-            fd, path = tempfile.mkstemp(prefix='mcp-restore-', suffix='.pgdump', dir=self.options.get('work_dir') or None)
-            try:
-                with os.fdopen(fd, 'wb') as fh:
-                    digest, size, dummy = decompress_stream(self.target.iter_object(comp['key']), fh.write)
-                if digest != comp['sha256'] or size != comp['compressed_size']:
-                    raise BackupError('SHA-256 mismatch while restoring %s' % comp['key'])
-                if exact:
-                    # the database as it was: what was created after the backup goes (and cannot block --clean)
-                    dropped = drop_relations_not_in(params, dbname, dump_relations(self.options, path))
-                argv, env = pg_restore_argv(self.options, params, target_db, jobs=jobs, clean=clean, create=create, path=path)
-                sink = ProcessSink(argv, env=env, label='pg_restore')
-                sink.close()
-            finally:
-                os.unlink(path)
-        else:
-            argv, env = pg_restore_argv(self.options, params, target_db, clean=clean, create=create)
-            self._pipe_object(comp, ProcessSink(argv, env=env, label='pg_restore'))
-        return dropped
-
-    def _restore_mongo(self, comp):
-        from ansible_collections.mcp.platform.plugins.module_utils.backup_components import find_binary  # pylint: disable=import-outside-toplevel
-        uri = self.options.get('mongodb_uri')
-        if not uri:
-            raise BackupError('mongodb_uri is required to restore the mongodb component')
-        tmpdir = tempfile.mkdtemp(prefix='mcp-mongo-')
-        cfg = os.path.join(tmpdir, 'mongorestore.yml')
-        try:
-            fd = os.open(cfg, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, 'w') as fh:
-                fh.write('uri: %s\n' % json.dumps(uri))
-            argv = [find_binary('mongorestore', self.options.get('mongodb_bin_dir'), 'mongodb_bin_dir'), '--config=%s' % cfg, '--archive', '--drop']
-            self._pipe_object(comp, ProcessSink(argv, label='mongorestore'))
-        finally:
-            os.unlink(cfg)
-            os.rmdir(tmpdir)
-
     # ------------------------------------------------------------ prune
 
     def prune(self, policy, abort_incomplete_after=86400, check_mode=False, now=None):
@@ -552,32 +408,3 @@ class Engine:
             'last_verified_restore': last_drill['verified_at'] if last_drill else None,
             'last_verified_restore_ts': last_drill['verification_ts'] if last_drill else None,
         }
-
-
-def metrics_text(info):
-    """Prometheus textfile metrics; only complete, not-failed sets count as success."""
-    label = '{target="%s"}' % info['target'].replace('\\', '\\\\').replace('"', '\\"')
-    last = info.get('last_good')
-    rows = [
-        ('mcp_backup_last_success_timestamp_seconds', 'End time of the newest complete backup set that did not fail verification.',
-         last['finished_ts'] if last else 0),
-        ('mcp_backup_last_duration_seconds', 'Duration of that backup set.', last['duration_seconds'] if last else 0),
-        ('mcp_backup_last_size_bytes', 'Stored (compressed) size of that backup set.', last['size_bytes'] if last else 0),
-        ('mcp_backup_last_verified_restore_timestamp_seconds', 'Time of the newest successful restore drill.',
-         info.get('last_verified_restore_ts') or 0),
-        ('mcp_backup_sets', 'Number of complete backup sets.', info['count']),
-    ]
-    out = []
-    for name, help_text, value in rows:
-        out.append('# HELP %s %s' % (name, help_text))
-        out.append('# TYPE %s gauge' % name)
-        out.append('%s%s %s' % (name, label, repr(float(value))))
-    return '\n'.join(out) + '\n'
-
-
-def write_metrics(path, info):
-    atomic_write(path, metrics_text(info).encode('utf-8'), mode=0o644)
-
-
-def write_last_backup(state_dir, result):
-    atomic_write(os.path.join(state_dir, 'last_backup.json'), (json.dumps(result, indent=2, sort_keys=True) + '\n').encode('utf-8'), 0o640)

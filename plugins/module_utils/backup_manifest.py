@@ -56,6 +56,14 @@ class ManifestError(PlatformError):
     pass
 
 
+class BackupError(PlatformError):
+    """An operation failed; ``details`` carries a JSON-able result for the module."""
+
+    def __init__(self, msg, details=None):
+        super(BackupError, self).__init__(msg)
+        self.details = details or {}
+
+
 def new_set_id(when=None):
     when = time.time() if when is None else when
     return '%s-%s' % (time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(when)), binascii.hexlify(os.urandom(3)).decode('ascii'))
