@@ -167,3 +167,44 @@ def write_file(path, text, tmp_dir=None):
             os.mkdir(tmp_dir, 0o755)
     atomic_write(path, text, 0o644, tmp_dir=tmp_dir)
     return True
+
+
+GUARD_PRIORITY = DEFAULT_PRIORITY // 2  # above the Docker provider's routers, below maintenance (which must still win)
+
+
+def guard_file(dynamic_dir, service):
+    return os.path.join(dynamic_dir, "mcp-guard-%s.yml" % service)
+
+
+def render_guard(service, next_urls, previous_urls, health_interval="1s", health_timeout="1s", provider="docker",
+                 http_entrypoint="web", tls_entrypoint="websecure"):
+    """Routers that send ``service`` to its new replicas only, failing over to the previous ones.
+
+    The post-cutover guard of an update: the previous replicas keep running out of rotation while the new ones are
+    watched. ``<svc>-next`` is health-checked like the Docker provider's service; the moment none of its servers
+    is healthy (the new version degrading), Traefik's failover sends every request to ``<svc>-previous`` (not
+    health-checked: those replicas were healthy and serve until the rollback has replaced the new ones), so a late
+    failure costs no request. Removing the file hands the routing back to the Docker provider's routers.
+    """
+    if not _SERVICE.match(service or ""):
+        raise ValueError("bad service name %r" % (service,))
+    name = "guard-%s" % service
+    rule = "PathPrefix(%s)" % bq("/mcp/%s" % service)
+    routers = {}
+    for ep, suffix in ((http_entrypoint, ""), (tls_entrypoint, "-tls")):
+        if not ep:
+            continue
+        r = {"rule": rule, "entryPoints": [ep], "priority": GUARD_PRIORITY, "service": name,
+             "middlewares": ["%s-strip@%s" % (service, provider)]}
+        if suffix:
+            r["tls"] = {}
+        routers[name + suffix] = r
+    services = {
+        name: {"failover": {"service": name + "-next", "fallback": name + "-previous"}},
+        name + "-next": {"loadBalancer": {"servers": [{"url": u} for u in sorted(next_urls)],
+                                          "healthCheck": {"path": "/health", "interval": str(health_interval),
+                                                          "timeout": str(health_timeout)}}},
+        name + "-previous": {"loadBalancer": {"servers": [{"url": u} for u in sorted(previous_urls)]}},
+    }
+    text = json.dumps({"http": {"routers": routers, "services": services}}, sort_keys=True, indent=2)
+    return "# Managed by mcp.platform (mcp_rollout keep_previous): the post-cutover guard of %s.\n%s\n" % (service, text)

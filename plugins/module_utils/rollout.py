@@ -28,6 +28,7 @@ from urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.mcp.platform.plugins.module_utils.errors import PlatformError
+from ansible_collections.mcp.platform.plugins.module_utils.gateway_config import guard_file, render_guard, write_file
 from ansible_collections.mcp.platform.plugins.module_utils.health.checks import validate_check
 from ansible_collections.mcp.platform.plugins.module_utils.health.network import probe_http, probe_mcp
 from ansible_collections.mcp.platform.plugins.module_utils.platform import (  # noqa: F401  (ro.*_LABEL in tests)
@@ -65,15 +66,27 @@ def _doing(p):
     return "at %s" % p["version"] if mode == "replace" else mode
 
 
-def gateway_servers(admin_url, service, timeout=5.0):
-    """``serverStatus`` of the gateway's ``<service>@docker`` (URL -> UP/DOWN); {} when it has none."""
-    url = "%s/api/http/services/%s@docker" % (admin_url.rstrip("/"), service)
+def gateway_servers(admin_url, service, timeout=5.0, provider="docker"):
+    """``serverStatus`` of the gateway's ``<service>@<provider>`` (URL -> UP/DOWN); {} when it has none."""
+    url = "%s/api/http/services/%s@%s" % (admin_url.rstrip("/"), service, provider)
     try:
         with open_url(url, headers={"Accept": "application/json"}, timeout=timeout) as resp:
             return json.loads(resp.read().decode("utf-8") or "{}").get("serverStatus") or {}
     except HTTPError as exc:
         if exc.code == 404:
             return {}
+        raise
+
+
+def gateway_router(admin_url, router, timeout=5.0):
+    """The gateway's router ``router`` (``name@provider``) as its API shows it; None when it has none."""
+    url = "%s/api/http/routers/%s" % (admin_url.rstrip("/"), router)
+    try:
+        with open_url(url, headers={"Accept": "application/json"}, timeout=timeout) as resp:
+            return json.loads(resp.read().decode("utf-8") or "{}")
+    except HTTPError as exc:
+        if exc.code == 404:
+            return None
         raise
 
 
@@ -95,7 +108,7 @@ class Rollout(object):
         self.api, self.p, self.clock, self.sleep = api, p, clock, sleep
         self.cancel = threading.Event()
         self.lock = threading.Lock()
-        self.replaced, self.errors, self.retirements, self.cancelled = [], [], [], []
+        self.replaced, self.errors, self.retirements, self.cancelled, self.guarded = [], [], [], [], []
         self.changed = False
 
     # ---- engine -------------------------------------------------------------------------------
@@ -345,6 +358,72 @@ class Rollout(object):
         out["seconds"] = round(self.clock() - t0, 2)
         return out
 
+    # ---- the post-cutover guard ----------------------------------------------------------------
+    def _guard(self, svc):
+        """Route the service to its new replicas only, failing over to the kept previous ones (gateway_config)."""
+        p = self.p
+        step = "%s, service %s %s" % (p["inventory_host"], svc["name"], _doing(p))
+        spec = spec_digest(svc, p)
+        nxt, prev = [], []
+        for c in self.containers():
+            labels = c.get("Labels") or {}
+            if labels.get(SERVICE_LABEL) != svc["name"] or c.get("State") != "running":
+                continue
+            url = published_url(c.get("Ports") or [], p["container_port"])
+            if labels.get(VERSION_LABEL) == p["version"] and labels.get(SPEC_LABEL) == spec:
+                nxt.append(url)
+            else:
+                prev.append(url)
+        if not prev:
+            self._unguard(svc["name"])
+            return
+        path = guard_file(p["gateway_dynamic_dir"], svc["name"])
+        text = render_guard(svc["name"], nxt, prev, p["gateway_health_interval"], p["gateway_health_interval"])
+        try:
+            changed = write_file(path, text)
+        except (OSError, ValueError) as exc:
+            raise RolloutError(step, "gateway guard", "writing %s: %s" % (path, _one_line(exc)))
+        with self.lock:
+            self.changed = self.changed or changed
+            self.guarded.append(svc["name"])
+        seen = {}
+
+        def loaded():
+            try:
+                seen["router"] = gateway_router(p["gateway_admin_url"], "guard-%s@file" % svc["name"])
+                seen["servers"] = gateway_servers(p["gateway_admin_url"], "guard-%s-next" % svc["name"], provider="file")
+            except (URLError, OSError, ValueError) as exc:
+                seen["servers"] = {"error": _one_line(exc)}
+                return False
+            return (seen["router"] or {}).get("status") == "enabled" and all(seen["servers"].get(u) == "UP" for u in nxt)
+
+        if not self._wait(p["route_timeout"], loaded):
+            raise RolloutError(step, "gateway guard", "%s did not load %s within %s s (router: %s, servers: %s)" % (
+                p["gateway_admin_url"], path, p["route_timeout"], (seen.get("router") or {}).get("status"), seen.get("servers")))
+
+    def _unguard(self, service):
+        """Remove a guard a keep_previous run left (the previous replicas are gone) and wait until the gateway drops it."""
+        p = self.p
+        if not p.get("gateway_dynamic_dir"):
+            return
+        path = guard_file(p["gateway_dynamic_dir"], service)
+        try:
+            changed = write_file(path, None)
+        except OSError as exc:
+            raise RolloutError("%s, service %s" % (p["inventory_host"], service), "gateway guard", "removing %s: %s" % (path, _one_line(exc)))
+        if not changed:
+            return
+        with self.lock:
+            self.changed = True
+        def dropped():
+            try:
+                return gateway_router(p["gateway_admin_url"], "guard-%s@file" % service) is None
+            except (URLError, OSError, ValueError):
+                return False
+
+        if p.get("gateway_admin_url"):
+            self._wait(p["route_timeout"], dropped)
+
     # ---- one service --------------------------------------------------------------------------
     def _service(self, svc, slots):
         p = self.p
@@ -374,10 +453,16 @@ class Rollout(object):
                         self._wait(p["replica_delay"], lambda: False)
                 with self.lock:
                     self.replaced.append(report)
+                if p.get("keep_previous") and slot["old"]:
+                    # kept running out of rotation behind the guard below, until a later run retires them
+                    report["kept"] = [o["name"] for o in slot["old"] if o["state"] == "running"]
+                    continue
                 # one retirement in flight per service: the next new replica starts while this old one drains
                 if pending is not None:
                     pending.join()
                 pending = self._retire_async(svc["name"], report, slot["old"]) if slot["old"] else None
+            if p.get("keep_previous"):
+                self._guard(svc)
         except Cancelled:
             # stopped at a gate because another service failed: named in the result, its old replica still serving
             with self.lock:
@@ -413,12 +498,19 @@ class Rollout(object):
                     break
         for t in list(self.retirements):
             t.join()
+        if not self.p.get("keep_previous") and not self.errors:
+            # the previous replicas are gone: the Docker provider's routers take the service back
+            for svc in self.p["services"]:
+                try:
+                    self._unguard(svc["name"])
+                except RolloutError as exc:
+                    self.errors.append(exc)
         order = [s["name"] for s in self.p["services"]]
         self.errors.sort(key=lambda e: (_rank(e.step, order), str(e)))
         self.replaced.sort(key=lambda r: (order.index(r["service"]), r["replica"]))
         cancelled = sorted((s for s in self.cancelled if s), key=lambda step: _rank(step, order))
         return {"changed": self.changed, "replaced": self.replaced, "errors": [str(e) for e in self.errors],
-                "cancelled": cancelled,
+                "cancelled": cancelled, "guarded": sorted(self.guarded),
                 "failed_checks": [e.check for e in self.errors], "seconds": round(self.clock() - t0, 2)}
 
 

@@ -210,6 +210,22 @@ options:
     description: Seconds between two polls of a gate.
     type: float
     default: 0.25
+  keep_previous:
+    description:
+      - With O(mode=replace), leave the replaced replicas running (not drained) and route each service to its new
+        replicas only, failing over to the previous ones the moment none of the new ones is healthy (a Traefik
+        C(failover) service in O(gateway_dynamic_dir), C(mcp-guard-<service>.yml)). The post-cutover guard of an update.
+      - A later run without it retires what is left of the previous replicas and removes the guard: the same version
+        again after a passed watch; the previous version after a breach (its replicas still run, so nothing starts and
+        the new ones are drained out of the guard's rotation).
+      - Needs O(gateway_admin_url) (the guard is applied only once the gateway has loaded it) and O(gateway_dynamic_dir).
+    type: bool
+    default: false
+  gateway_dynamic_dir:
+    description:
+      - The gateway's file-provider folder on this host, where O(keep_previous) writes the guard and a later run
+        removes it. Omitted, a run never looks for a guard.
+    type: path
 seealso:
   - module: community.docker.docker_container
   - module: mcp.platform.mcp_health
@@ -246,6 +262,7 @@ replaced:
   description:
     - Slots brought to the version, with the new container, the old ones retired and the seconds to healthy and routed.
     - With O(mode=restart), C(restarted) names the replica restarted in place; with O(mode=stop), C(retired) the ones stopped.
+    - With O(keep_previous), C(kept) names the previous replicas left running behind the guard instead of C(retired).
   returned: always
   type: list
   elements: dict
@@ -254,6 +271,11 @@ replaced:
        retired: [{name: mcp-1-git-1-v1.0.0, version: 1.0.0, drained: true, seconds: 2.1}]}
 errors:
   description: "One message per failed gate: C(<host>, service <s> replica <n> at <version>: check '<check>' failed: <reason>)."
+  returned: always
+  type: list
+  elements: str
+guarded:
+  description: Services routed by a guard written by this run (O(keep_previous)).
   returned: always
   type: list
   elements: str
@@ -322,6 +344,8 @@ def argument_spec():
         replica_delay=dict(type="float", default=0.0),
         parallel_services=dict(type="bool", default=True),
         poll_interval=dict(type="float", default=0.25),
+        keep_previous=dict(type="bool", default=False),
+        gateway_dynamic_dir=dict(type="path"),
     )
     return spec
 
@@ -364,6 +388,12 @@ def validate(p):
     for i, v in enumerate(p["volumes"]):
         if len(v.split(":")) not in (2, 3):
             return "volumes[%d]" % i, "must be source:target[:mode], got %r" % v
+    if p["keep_previous"]:
+        if p["mode"] != "replace":
+            return "keep_previous", "only applies to mode=replace"
+        for key in ("gateway_admin_url", "gateway_dynamic_dir"):
+            if not p[key]:
+                return key, "is required with keep_previous (the guard is written there and checked there)"
     for key in ("probe_path", "mcp_path", "drain_path"):
         if not p[key].startswith("/"):
             return key, "must be a path starting with /, got %r" % p[key]
@@ -408,7 +438,7 @@ def main():
         plan = [dict(s) for s in slots]
         if module.check_mode:
             module.exit_json(changed=any(s["todo"] for s in slots), plan=plan, replaced=[], errors=[], cancelled=[],
-                             failed_checks=[], seconds=0.0)
+                             guarded=[], failed_checks=[], seconds=0.0)
         out = rollout.run(slots)
     finally:
         api.close()

@@ -261,9 +261,15 @@ def test_130_rolled_back_by_watch_and_a_second_update_refused(lab_at_100, engine
     assert box["res"].returncode != 0
     assert "held by %s" % box["holder"] in box["res"].stdout
     assert "update to 1.3.0" in box["res"].stdout
-    # 1.3.0 replicas pass every gate and degrade 20 s after their start: requests can fail between the degradation
-    # and the rollback (both replicas of a service degraded); reported, not asserted.
+    # 1.3.0 replicas pass every gate and degrade 20 s after their start. The 1.1.0 replicas kept running behind the
+    # guard: the gateway failed over to them the moment the new ones turned unhealthy, so not one request failed
+    # (mcp-1 at 50 requests/s and more, like every gateway).
+    assert_rate(stats, lab_at_100)
     print("1.3.0 under load: %d of %d requests failed" % (stats["failed"], stats["requests"]))
+    assert stats["failed"] == 0, stats["failures"][:20]
+    # the guard is gone and the gateway routes through the Docker provider again, to 1.1.0 only
+    assert not os.path.exists(host_path("mcp-1", "/var/lib/mcp/gateway/dynamic/mcp-guard-filesystem.yml"))
+    assert gateway_versions(lab_at_100, "mcp-1", "filesystem") == {"1.1.0"}
 
 
 def db(lab):

@@ -8,6 +8,10 @@ test_update_rollback.py).
 
 from __future__ import absolute_import, division, print_function
 
+import json
+
+import pytest
+
 from ansible_collections.mcp.platform.plugins.module_utils import rollout as ro
 
 
@@ -162,3 +166,61 @@ def test_a_drained_replica_is_stopped_only_after_the_gateway_dropped_it(monkeypa
     assert events[first_stop - 1] == ("gateway", {}), events
     assert out["drained"] is True
     assert not [e for e in events[first_stop:] if e[0] == "gateway"]
+
+
+def test_guard_lists_the_new_replicas_first_and_the_kept_ones_as_fallback_then_is_removed(monkeypatch, tmp_path):
+    p = {"inventory_host": "mcp-1", "host_label": "mcp-1", "version": "1.1.0", "mode": "replace", "keep_previous": True,
+         "container_port": 8080,
+         "gateway_dynamic_dir": str(tmp_path), "gateway_admin_url": "http://10.231.0.11:8088", "gateway_health_interval": "1s",
+         "route_timeout": 5, "poll_interval": 0.5, "image": None, "env": {"DATABASE_URL": "postgresql://pg-1/mcp"},
+         "bind_address": "10.231.0.11", "volumes": [], "restart_policy": "unless-stopped"}
+    svc = {"name": "git", "image": "reg/mcp-platform/git:1.1.0", "labels": {}}
+    spec = ro.spec_digest(svc, p)
+    listing = [ctr("n1", "git", 1, "1.1.0", port=31001, spec=spec), ctr("n2", "git", 2, "1.1.0", port=31002, spec=spec),
+               ctr("o1", "git", 1, "1.0.0", port=30001), ctr("o2", "git", 2, "1.0.0", state="exited", port=30002),
+               ctr("f1", "filesystem", 1, "1.0.0", port=30101)]
+    routers = {"guard-git@file": {"status": "enabled"}}
+
+    class Api(object):
+        def containers(self, all=False, filters=None):
+            return listing
+
+    monkeypatch.setattr(ro, "gateway_router", lambda url, name, timeout=5.0: routers.get(name))
+    monkeypatch.setattr(ro, "gateway_servers", lambda url, name, timeout=5.0, provider="docker":
+                        {"http://127.0.0.11:31001": "UP", "http://127.0.0.11:31002": "UP"} if provider == "file" else {})
+    clock = _Clock()
+    rollout = ro.Rollout(Api(), p, clock=clock, sleep=clock.sleep)
+    rollout._guard(svc)
+    path = tmp_path / "mcp-guard-git.yml"
+    services = json.loads(path.read_text().split("\n", 1)[1])["http"]["services"]
+    assert [s["url"] for s in services["guard-git-next"]["loadBalancer"]["servers"]] == [
+        "http://127.0.0.11:31001", "http://127.0.0.11:31002"]
+    # the running previous replica only (a stopped one serves nothing), no other service's
+    assert [s["url"] for s in services["guard-git-previous"]["loadBalancer"]["servers"]] == ["http://127.0.0.11:30001"]
+    assert rollout.guarded == ["git"] and rollout.changed
+    # a later run (previous replicas retired) removes it and waits until the gateway has dropped the router
+    routers.clear()
+    p["keep_previous"] = False
+    rollout._unguard("git")
+    assert not path.exists()
+
+
+def test_guard_not_loaded_by_the_gateway_names_what_it_saw(monkeypatch, tmp_path):
+    p = {"inventory_host": "mcp-1", "host_label": "mcp-1", "version": "1.1.0", "mode": "replace", "keep_previous": True,
+         "container_port": 8080,
+         "gateway_dynamic_dir": str(tmp_path), "gateway_admin_url": "http://10.231.0.11:8088", "gateway_health_interval": "1s",
+         "route_timeout": 3, "poll_interval": 0.5, "env": {}, "bind_address": "10.231.0.11", "volumes": [],
+         "restart_policy": "unless-stopped"}
+    svc = {"name": "git", "image": "reg/mcp-platform/git:1.1.0", "labels": {}}
+    listing = [ctr("n1", "git", 1, "1.1.0", port=31001, spec=ro.spec_digest(svc, p)), ctr("o1", "git", 1, "1.0.0", port=30001)]
+
+    class Api(object):
+        def containers(self, all=False, filters=None):
+            return listing
+
+    monkeypatch.setattr(ro, "gateway_router", lambda url, name, timeout=5.0: None)
+    monkeypatch.setattr(ro, "gateway_servers", lambda url, name, timeout=5.0, provider="docker": {})
+    clock = _Clock()
+    with pytest.raises(ro.RolloutError) as err:
+        ro.Rollout(Api(), p, clock=clock, sleep=clock.sleep)._guard(svc)
+    assert "check 'gateway guard' failed" in str(err.value) and "did not load" in str(err.value)
