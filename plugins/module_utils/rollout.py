@@ -415,6 +415,7 @@ class Rollout(object):
             return
         with self.lock:
             self.changed = True
+
         def dropped():
             try:
                 return gateway_router(p["gateway_admin_url"], "guard-%s@file" % service) is None
