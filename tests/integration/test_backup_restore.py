@@ -17,7 +17,6 @@ import os
 import re
 import secrets
 import shutil
-import stat
 import tempfile
 import time
 import urllib.error
@@ -27,6 +26,7 @@ import boto3
 import psycopg2
 import pytest
 from conftest import LAB_DIR, MCP_HOSTS, adhoc_one, host_path, pg_dsn, pg_roles, wait_until
+from support.trees import tree_state
 
 pytestmark = pytest.mark.lab
 
@@ -107,24 +107,6 @@ def db_snapshot(lab):
         for schema, table in cur.fetchall():
             cur.execute('SELECT t::text FROM "%s"."%s" t' % (schema, table))
             out["%s.%s" % (schema, table)] = sorted(r[0] for r in cur.fetchall())
-    return out
-
-
-def tree_snapshot(root):
-    """path -> (type, mode, uid, gid, content or link target) for everything under root."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            st = os.lstat(path)
-            if stat.S_ISLNK(st.st_mode):
-                body = os.readlink(path)
-            elif stat.S_ISREG(st.st_mode):
-                with open(path, "rb") as fh:
-                    body = fh.read()
-            else:
-                body = None
-            out[os.path.relpath(path, root)] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, body)
     return out
 
 
@@ -257,7 +239,7 @@ def backed_up(lab, prefix, playbook, engines):
 
     wait_healthy(engines, ITEST_HOST)
     versions = sorted(set(c.labels["io.mcp-platform.version"] for c in containers(engines, ITEST_HOST).values()))
-    before = {"db": db_snapshot(lab), "tree": tree_snapshot(data), "versions": versions}
+    before = {"db": db_snapshot(lab), "tree": tree_state(data, xattrs=False, links=False), "versions": versions}
     t0 = time.time()
     res = playbook("backup.yml", *extra(prefix))
     before["backup_seconds"] = time.time() - t0
@@ -330,7 +312,7 @@ def test_round_trip_restores_rows_and_files_exactly(lab, prefix, playbook, engin
     os.unlink(os.path.join(mine, "link-to-plain"))
     os.symlink("secret.key", os.path.join(mine, "link-to-plain"))
     assert db_snapshot(lab) != backed_up["db"]
-    assert tree_snapshot(data) != backed_up["tree"]
+    assert tree_state(data, xattrs=False, links=False) != backed_up["tree"]
 
     res = playbook("restore.yml", *extra(prefix))
     assert "restored %s" % ITEST_HOST in res.stdout
@@ -339,7 +321,7 @@ def test_round_trip_restores_rows_and_files_exactly(lab, prefix, playbook, engin
     for table, rows in backed_up["db"].items():
         assert after_db.get(table) == rows, "table %s differs after restore" % table
     assert set(after_db) == set(backed_up["db"])
-    after_tree = tree_snapshot(data)
+    after_tree = tree_state(data, xattrs=False, links=False)
     assert set(after_tree) == set(backed_up["tree"]), "files differ: extra %s, missing %s" % (
         sorted(set(after_tree) - set(backed_up["tree"])), sorted(set(backed_up["tree"]) - set(after_tree)))
     for rel, fingerprint in backed_up["tree"].items():

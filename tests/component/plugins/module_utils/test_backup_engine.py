@@ -22,6 +22,7 @@ import time
 import uuid
 
 import pytest
+from support.trees import tree_state
 
 boto3 = pytest.importorskip('boto3')
 psycopg2 = pytest.importorskip('psycopg2')
@@ -52,20 +53,27 @@ def pg_conn(params):
                             password=params['postgres_password'], dbname=params['postgres_dbname'])
 
 
-def seed_database(params):
+def run_sql(params, *statements):
     conn = pg_conn(params)
     cur = conn.cursor()
-    cur.execute('DROP SCHEMA IF EXISTS app CASCADE; DROP TABLE IF EXISTS public.added_later, public.users, public."Mixed Case", public.empty_t CASCADE')
-    cur.execute('CREATE SCHEMA app')
-    cur.execute('CREATE TABLE public.users (id serial PRIMARY KEY, name text NOT NULL, created timestamptz DEFAULT now())')
-    cur.execute("INSERT INTO public.users (name) SELECT 'user-' || g FROM generate_series(1, 2000) g")
-    cur.execute('CREATE TABLE app.events (id bigint PRIMARY KEY, user_id int REFERENCES public.users(id), payload jsonb)')
-    cur.execute("INSERT INTO app.events SELECT g, 1 + g % 2000, jsonb_build_object('n', g, 'pad', repeat('x', 50)) FROM generate_series(1, 20000) g")
-    cur.execute('CREATE TABLE public."Mixed Case" ("Key" text PRIMARY KEY, v bytea)')
-    cur.execute("INSERT INTO public.\"Mixed Case\" SELECT 'k' || g, decode(md5(g::text), 'hex') FROM generate_series(1, 300) g")
-    cur.execute('CREATE TABLE public.empty_t (x int)')
+    for sql in statements:
+        cur.execute(sql)
     conn.commit()
     conn.close()
+
+
+def seed_database(params):
+    run_sql(
+        params,
+        'DROP SCHEMA IF EXISTS app CASCADE; DROP TABLE IF EXISTS public.added_later, public.users, public."Mixed Case", public.empty_t CASCADE',
+        'CREATE SCHEMA app',
+        'CREATE TABLE public.users (id serial PRIMARY KEY, name text NOT NULL, created timestamptz DEFAULT now())',
+        "INSERT INTO public.users (name) SELECT 'user-' || g FROM generate_series(1, 2000) g",
+        'CREATE TABLE app.events (id bigint PRIMARY KEY, user_id int REFERENCES public.users(id), payload jsonb)',
+        "INSERT INTO app.events SELECT g, 1 + g % 2000, jsonb_build_object('n', g, 'pad', repeat('x', 50)) FROM generate_series(1, 20000) g",
+        'CREATE TABLE public."Mixed Case" ("Key" text PRIMARY KEY, v bytea)',
+        "INSERT INTO public.\"Mixed Case\" SELECT 'k' || g, decode(md5(g::text), 'hex') FROM generate_series(1, 300) g",
+        'CREATE TABLE public.empty_t (x int)')
 
 
 def db_state(params):
@@ -84,15 +92,13 @@ def db_state(params):
 
 
 def mutate_database(params):
-    conn = pg_conn(params)
-    cur = conn.cursor()
-    cur.execute('DELETE FROM app.events WHERE id % 3 = 0')
-    cur.execute("UPDATE public.users SET name = 'changed' WHERE id < 100")
-    cur.execute('DELETE FROM public."Mixed Case"')
-    cur.execute('INSERT INTO public.empty_t VALUES (1), (2)')
-    cur.execute('CREATE TABLE public.added_later (x int)')
-    conn.commit()
-    conn.close()
+    run_sql(
+        params,
+        'DELETE FROM app.events WHERE id % 3 = 0',
+        "UPDATE public.users SET name = 'changed' WHERE id < 100",
+        'DELETE FROM public."Mixed Case"',
+        'INSERT INTO public.empty_t VALUES (1), (2)',
+        'CREATE TABLE public.added_later (x int)')
 
 
 # ------------------------------------------------------------------ files
@@ -128,28 +134,6 @@ def make_tree(root, variant=0):
         os.link(os.path.join(root, 'platform.env'), os.path.join(root, 'hardlink.env'))
     if has_user_xattr(root):
         os.setxattr(os.path.join(root, 'sub', 'app.yml'), 'user.mcp', b'tagged')
-
-
-def tree_state(root):
-    state = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            full = os.path.join(dirpath, name)
-            st = os.lstat(full)
-            rel = os.path.relpath(full, root)
-            if os.path.islink(full):
-                body = os.readlink(full)
-            elif os.path.isfile(full):
-                with open(full, 'rb') as fh:
-                    body = hashlib.sha256(fh.read()).hexdigest()
-            else:
-                body = None
-            try:
-                xattrs = sorted((k, os.getxattr(full, k, follow_symlinks=False)) for k in os.listxattr(full, follow_symlinks=False))
-            except OSError:
-                xattrs = []
-            state[rel] = (st.st_mode, st.st_uid, st.st_gid, body, xattrs, st.st_nlink if os.path.isfile(full) else None)
-    return state
 
 
 @pytest.fixture
