@@ -215,8 +215,8 @@ options:
       - With O(mode=replace), leave the replaced replicas running (not drained) and route each service to its new
         replicas only, failing over to the previous ones the moment none of the new ones is healthy (a Traefik
         C(failover) service in O(gateway_dynamic_dir), C(mcp-guard-<service>.yml)). The post-cutover guard of an update.
-      - A later run without it retires what is left of the previous replicas and removes the guard: the same version
-        again after a passed watch; the previous version after a breach (its replicas still run, so nothing starts and
+      - A later run without it retires what is left of the previous replicas and removes the guard - the same version
+        again after a passed watch, the previous version after a breach (its replicas still run, so nothing starts and
         the new ones are drained out of the guard's rotation).
       - Needs O(gateway_admin_url) (the guard is applied only once the gateway has loaded it) and O(gateway_dynamic_dir).
     type: bool
