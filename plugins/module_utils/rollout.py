@@ -20,15 +20,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
 import threading
 import time
-from urllib.error import HTTPError, URLError
+from urllib.error import URLError
 
-from ansible.module_utils.urls import open_url
-
-from ansible_collections.mcp.platform.plugins.module_utils.errors import PlatformError
-from ansible_collections.mcp.platform.plugins.module_utils.gateway_config import guard_file, render_guard, write_file
+from ansible_collections.mcp.platform.plugins.module_utils import gateway_api as ga
 from ansible_collections.mcp.platform.plugins.module_utils.health.checks import validate_check
 from ansible_collections.mcp.platform.plugins.module_utils.health.network import probe_http, probe_mcp
 from ansible_collections.mcp.platform.plugins.module_utils.platform import (  # noqa: F401  (ro.*_LABEL in tests)
@@ -39,8 +35,12 @@ from ansible_collections.mcp.platform.plugins.module_utils.platform import (  # 
     SPEC_LABEL,
     VERSION_LABEL,
 )
+from ansible_collections.mcp.platform.plugins.module_utils.rollout_guard import GuardMixin
 from ansible_collections.mcp.platform.plugins.module_utils.rollout_plan import (  # noqa: F401  (the module's API)
     MODES,
+    RolloutError,
+    _doing,
+    _one_line,
     container_name,
     inspect_url,
     plan_slots,
@@ -49,59 +49,11 @@ from ansible_collections.mcp.platform.plugins.module_utils.rollout_plan import (
 )
 
 
-class RolloutError(PlatformError):
-    """A slot failed a check: ``step`` names host, service, replica and version, ``check`` the gate."""
-
-    def __init__(self, step, check, reason):
-        self.step, self.check, self.reason = step, check, reason
-        super(RolloutError, self).__init__("%s: check '%s' failed: %s" % (step, check, reason))
-
-
 class Cancelled(Exception):
     """Another service failed; this one stops at its next step."""
 
 
-def _doing(p):
-    mode = p.get("mode") or "replace"
-    return "at %s" % p["version"] if mode == "replace" else mode
-
-
-def gateway_servers(admin_url, service, timeout=5.0, provider="docker"):
-    """``serverStatus`` of the gateway's ``<service>@<provider>`` (URL -> UP/DOWN); {} when it has none."""
-    url = "%s/api/http/services/%s@%s" % (admin_url.rstrip("/"), service, provider)
-    try:
-        with open_url(url, headers={"Accept": "application/json"}, timeout=timeout) as resp:
-            return json.loads(resp.read().decode("utf-8") or "{}").get("serverStatus") or {}
-    except HTTPError as exc:
-        if exc.code == 404:
-            return {}
-        raise
-
-
-def gateway_router(admin_url, router, timeout=5.0):
-    """The gateway's router ``router`` (``name@provider``) as its API shows it; None when it has none."""
-    url = "%s/api/http/routers/%s" % (admin_url.rstrip("/"), router)
-    try:
-        with open_url(url, headers={"Accept": "application/json"}, timeout=timeout) as resp:
-            return json.loads(resp.read().decode("utf-8") or "{}")
-    except HTTPError as exc:
-        if exc.code == 404:
-            return None
-        raise
-
-
-def post(url, timeout=5.0):
-    """POST ``url`` with an empty body; the status code, or None when nothing answered."""
-    try:
-        with open_url(url, data=b"", method="POST", timeout=timeout) as resp:
-            return resp.getcode()
-    except HTTPError as exc:
-        return exc.code
-    except (URLError, OSError, ValueError):
-        return None
-
-
-class Rollout(object):
+class Rollout(GuardMixin):
     """One host's replacement. ``api`` is a docker.APIClient; ``p`` the module's validated parameters."""
 
     def __init__(self, api, p, clock=time.monotonic, sleep=time.sleep):
@@ -248,7 +200,7 @@ class Rollout(object):
 
         def probe():
             try:
-                seen["servers"] = gateway_servers(p["gateway_admin_url"], service)
+                seen["servers"] = ga.gateway_servers(p["gateway_admin_url"], service)
             except (URLError, OSError, ValueError) as exc:
                 seen["servers"] = {"error": _one_line(exc)}
                 return False
@@ -266,14 +218,17 @@ class Rollout(object):
         """
         p = self.p
         t0 = self.clock()
+        role = self._guard_role(service, old) if not keep and p.get("mode") == "replace" else None
+        if role:
+            return self._retire_behind_guard(service, old, role, t0)
         drained = False
         if p["drain"] and not p.get("force") and old["state"] == "running" and old["url"]:
-            drained = post(old["url"] + p["drain_path"]) == 200
+            drained = ga.post(old["url"] + p["drain_path"]) == 200
         if drained:
             deadline = self.clock() + p["route_timeout"]
             while p.get("gateway_admin_url") and self.clock() < deadline:
                 try:
-                    if gateway_servers(p["gateway_admin_url"], service).get(old["url"]) != "UP":
+                    if ga.gateway_servers(p["gateway_admin_url"], service).get(old["url"]) != "UP":
                         break
                 except (URLError, OSError, ValueError):
                     pass
@@ -290,7 +245,7 @@ class Rollout(object):
             # next health check, so a drained replica still listed can be sent requests again (502 once stopped)
             while p.get("gateway_admin_url") and self.clock() < deadline:
                 try:
-                    if old["url"] not in gateway_servers(p["gateway_admin_url"], service):
+                    if old["url"] not in ga.gateway_servers(p["gateway_admin_url"], service):
                         break
                 except (URLError, OSError, ValueError):
                     pass
@@ -357,73 +312,6 @@ class Rollout(object):
         self._gate(svc, ctr["id"], ctr["name"], self.clock(), step, out, version=ctr["version"])
         out["seconds"] = round(self.clock() - t0, 2)
         return out
-
-    # ---- the post-cutover guard ----------------------------------------------------------------
-    def _guard(self, svc):
-        """Route the service to its new replicas only, failing over to the kept previous ones (gateway_config)."""
-        p = self.p
-        step = "%s, service %s %s" % (p["inventory_host"], svc["name"], _doing(p))
-        spec = spec_digest(svc, p)
-        nxt, prev = [], []
-        for c in self.containers():
-            labels = c.get("Labels") or {}
-            if labels.get(SERVICE_LABEL) != svc["name"] or c.get("State") != "running":
-                continue
-            url = published_url(c.get("Ports") or [], p["container_port"])
-            if labels.get(VERSION_LABEL) == p["version"] and labels.get(SPEC_LABEL) == spec:
-                nxt.append(url)
-            else:
-                prev.append(url)
-        if not prev:
-            self._unguard(svc["name"])
-            return
-        path = guard_file(p["gateway_dynamic_dir"], svc["name"])
-        text = render_guard(svc["name"], nxt, prev, p["gateway_health_interval"], p["gateway_health_interval"])
-        try:
-            changed = write_file(path, text)
-        except (OSError, ValueError) as exc:
-            raise RolloutError(step, "gateway guard", "writing %s: %s" % (path, _one_line(exc)))
-        with self.lock:
-            self.changed = self.changed or changed
-            self.guarded.append(svc["name"])
-        seen = {}
-
-        def loaded():
-            try:
-                seen["router"] = gateway_router(p["gateway_admin_url"], "guard-%s@file" % svc["name"])
-                seen["servers"] = gateway_servers(p["gateway_admin_url"], "guard-%s-next" % svc["name"], provider="file")
-            except (URLError, OSError, ValueError) as exc:
-                seen["servers"] = {"error": _one_line(exc)}
-                return False
-            return (seen["router"] or {}).get("status") == "enabled" and all(seen["servers"].get(u) == "UP" for u in nxt)
-
-        if not self._wait(p["route_timeout"], loaded):
-            raise RolloutError(step, "gateway guard", "%s did not load %s within %s s (router: %s, servers: %s)" % (
-                p["gateway_admin_url"], path, p["route_timeout"], (seen.get("router") or {}).get("status"), seen.get("servers")))
-
-    def _unguard(self, service):
-        """Remove a guard a keep_previous run left (the previous replicas are gone) and wait until the gateway drops it."""
-        p = self.p
-        if not p.get("gateway_dynamic_dir"):
-            return
-        path = guard_file(p["gateway_dynamic_dir"], service)
-        try:
-            changed = write_file(path, None)
-        except OSError as exc:
-            raise RolloutError("%s, service %s" % (p["inventory_host"], service), "gateway guard", "removing %s: %s" % (path, _one_line(exc)))
-        if not changed:
-            return
-        with self.lock:
-            self.changed = True
-
-        def dropped():
-            try:
-                return gateway_router(p["gateway_admin_url"], "guard-%s@file" % service) is None
-            except (URLError, OSError, ValueError):
-                return False
-
-        if p.get("gateway_admin_url"):
-            self._wait(p["route_timeout"], dropped)
 
     # ---- one service --------------------------------------------------------------------------
     def _service(self, svc, slots):
@@ -521,7 +409,3 @@ def _rank(step, order):
         if (", service %s " % name) in step:
             return i
     return len(order)
-
-
-def _one_line(exc):
-    return " ".join(str(exc).split())[:300]

@@ -11,9 +11,27 @@ __metaclass__ = type
 import hashlib
 import json
 
+from ansible_collections.mcp.platform.plugins.module_utils.errors import PlatformError
 from ansible_collections.mcp.platform.plugins.module_utils.platform import REPLICA_LABEL, SERVICE_LABEL, SPEC_LABEL, VERSION_LABEL
 
 MODES = ("replace", "restart", "stop")
+
+
+class RolloutError(PlatformError):
+    """A slot failed a check: ``step`` names host, service, replica and version, ``check`` the gate."""
+
+    def __init__(self, step, check, reason):
+        self.step, self.check, self.reason = step, check, reason
+        super(RolloutError, self).__init__("%s: check '%s' failed: %s" % (step, check, reason))
+
+
+def _doing(p):
+    mode = p.get("mode") or "replace"
+    return "at %s" % p["version"] if mode == "replace" else mode
+
+
+def _one_line(exc):
+    return " ".join(str(exc).split())[:300]
 
 
 def container_name(template, host, service, replica, version):

@@ -13,6 +13,7 @@ import json
 import pytest
 
 from ansible_collections.mcp.platform.plugins.module_utils import rollout as ro
+from ansible_collections.mcp.platform.plugins.module_utils.gateway_config import render_guard
 
 
 def ctr(cid, service, replica, version, state="running", port=None, spec=None):
@@ -154,8 +155,8 @@ def test_a_drained_replica_is_stopped_only_after_the_gateway_dropped_it(monkeypa
         def remove_container(self, ident, force=False, v=False):
             events.append(("remove", ident))
 
-    monkeypatch.setattr(ro, "gateway_servers", servers)
-    monkeypatch.setattr(ro, "post", lambda url, timeout=5.0: 200)
+    monkeypatch.setattr(ro.ga, "gateway_servers", servers)
+    monkeypatch.setattr(ro.ga, "post", lambda url, timeout=5.0: 200)
     clock = _Clock()
     p = {"drain": True, "force": False, "drain_path": "/drain", "route_timeout": 30, "poll_interval": 0.5,
          "drain_grace": 1, "gateway_admin_url": "http://127.0.0.11:28081", "stop_timeout": 10, "mode": "replace"}
@@ -185,8 +186,8 @@ def test_guard_lists_the_new_replicas_first_and_the_kept_ones_as_fallback_then_i
         def containers(self, all=False, filters=None):
             return listing
 
-    monkeypatch.setattr(ro, "gateway_router", lambda url, name, timeout=5.0: routers.get(name))
-    monkeypatch.setattr(ro, "gateway_servers", lambda url, name, timeout=5.0, provider="docker":
+    monkeypatch.setattr(ro.ga, "gateway_router", lambda url, name, timeout=5.0: routers.get(name))
+    monkeypatch.setattr(ro.ga, "gateway_servers", lambda url, name, timeout=5.0, provider="docker":
                         {"http://127.0.0.11:31001": "UP", "http://127.0.0.11:31002": "UP"} if provider == "file" else {})
     clock = _Clock()
     rollout = ro.Rollout(Api(), p, clock=clock, sleep=clock.sleep)
@@ -218,9 +219,48 @@ def test_guard_not_loaded_by_the_gateway_names_what_it_saw(monkeypatch, tmp_path
         def containers(self, all=False, filters=None):
             return listing
 
-    monkeypatch.setattr(ro, "gateway_router", lambda url, name, timeout=5.0: None)
-    monkeypatch.setattr(ro, "gateway_servers", lambda url, name, timeout=5.0, provider="docker": {})
+    monkeypatch.setattr(ro.ga, "gateway_router", lambda url, name, timeout=5.0: None)
+    monkeypatch.setattr(ro.ga, "gateway_servers", lambda url, name, timeout=5.0, provider="docker": {})
     clock = _Clock()
     with pytest.raises(ro.RolloutError) as err:
         ro.Rollout(Api(), p, clock=clock, sleep=clock.sleep)._guard(svc)
     assert "check 'gateway guard' failed" in str(err.value) and "did not load" in str(err.value)
+
+
+def test_behind_the_guard_a_previous_replica_stops_at_once_and_a_new_one_is_drained_out_of_it_first(monkeypatch, tmp_path):
+    (tmp_path / "mcp-guard-git.yml").write_text(render_guard("git", ["http://127.0.0.11:31001"], ["http://127.0.0.11:30001"]))
+    events = []
+    docker_lb = {"http://127.0.0.11:31001": "UP", "http://127.0.0.11:30001": "UP"}
+
+    class Api(object):
+        def stop(self, ident, timeout=None):
+            events.append(("stop", ident))
+            docker_lb.pop({"new": "http://127.0.0.11:31001", "old": "http://127.0.0.11:30001"}[ident], None)
+
+        def remove_container(self, ident, force=False, v=False):
+            events.append(("remove", ident))
+
+    def servers(url, name, timeout=5.0, provider="docker"):
+        events.append(("gateway", name))
+        if provider == "file":
+            return {"http://127.0.0.11:31001": "DOWN" if ("drain", "new") in events else "UP"}
+        return dict(docker_lb)
+
+    monkeypatch.setattr(ro.ga, "gateway_servers", servers)
+    monkeypatch.setattr(ro.ga, "post", lambda url, timeout=5.0: events.append(("drain", "new")) or 200)
+    p = {"mode": "replace", "keep_previous": False, "gateway_dynamic_dir": str(tmp_path), "gateway_admin_url": "http://gw:8088",
+         "drain": True, "force": False, "drain_path": "/drain", "drain_grace": 0, "route_timeout": 10, "poll_interval": 0.5,
+         "stop_timeout": 10}
+    clock = _Clock()
+    rollout = ro.Rollout(Api(), p, clock=clock, sleep=clock.sleep)
+    # the watch passed: the previous replica behind the guard gets no request, so no drain
+    out = rollout._retire("git", {"id": "old", "name": "mcp-1-git-1-v1.0.0", "version": "1.0.0", "state": "running",
+                                  "url": "http://127.0.0.11:30001"})
+    assert out["behind_guard"] == "previous" and not out["drained"]
+    assert events[0] == ("stop", "old") and ("drain", "new") not in events
+    # a breach: the new replica is drained until the guard's health check has it DOWN, then stopped
+    del events[:]
+    out = rollout._retire("git", {"id": "new", "name": "mcp-1-git-1-v1.1.0", "version": "1.1.0", "state": "running",
+                                  "url": "http://127.0.0.11:31001"})
+    assert out["behind_guard"] == "next" and out["drained"]
+    assert events.index(("drain", "new")) < events.index(("gateway", "guard-git-next")) < events.index(("stop", "new"))
