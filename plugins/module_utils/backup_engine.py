@@ -31,12 +31,6 @@ from ansible_collections.mcp.platform.plugins.module_utils.backup_components imp
     pg_row_counts,
 )
 from ansible_collections.mcp.platform.plugins.module_utils.backup_manifest import BackupError  # noqa: F401  (be.BackupError)
-from ansible_collections.mcp.platform.plugins.module_utils.backup_records import (  # noqa: F401  (be.write_*)
-    atomic_write,
-    metrics_text,
-    write_last_backup,
-    write_metrics,
-)
 from ansible_collections.mcp.platform.plugins.module_utils.backup_restore import TAR_COMPONENTS, RestoreMixin
 from ansible_collections.mcp.platform.plugins.module_utils.backup_storage import StorageError
 from ansible_collections.mcp.platform.plugins.module_utils.backup_stream import (

@@ -37,14 +37,12 @@ from ansible_collections.mcp.platform.plugins.module_utils.platform import (  # 
 )
 from ansible_collections.mcp.platform.plugins.module_utils.rollout_guard import GuardMixin
 from ansible_collections.mcp.platform.plugins.module_utils.rollout_plan import (  # noqa: F401  (the module's API)
-    MODES,
     RolloutError,
     _doing,
     _one_line,
     container_name,
     inspect_url,
     plan_slots,
-    published_url,
     spec_digest,
 )
 

@@ -292,6 +292,7 @@ from ansible_collections.mcp.platform.plugins.module_utils.node_requirements imp
 
 try:
     from ansible_collections.mcp.platform.plugins.module_utils import backup_engine as be
+    from ansible_collections.mcp.platform.plugins.module_utils import backup_records as br
     from ansible_collections.mcp.platform.plugins.module_utils.backup_components import ComponentError
     from ansible_collections.mcp.platform.plugins.module_utils.backup_retention import DEFAULT_POLICY, RetentionError
     from ansible_collections.mcp.platform.plugins.module_utils.backup_storage import HAS_BOTO3, StorageError, make_target
@@ -412,7 +413,7 @@ def run_present(module, engine, components):
             record = {'status': 'failed', 'error': str(exc), 'target': engine.target.describe(), 'components': components, 'label': p['label'],
                       'finished_at': be.bm.iso(time.time())}
             record.update(details)
-            be.write_last_backup(p['state_dir'], record)
+            br.write_last_backup(p['state_dir'], record)
         module.fail_json(msg=str(exc), **details)
     seconds = time.time() - t0
     raw = sum(c['size'] for c in manifest['components'].values())
@@ -422,7 +423,7 @@ def run_present(module, engine, components):
                'finished_at': be.bm.iso(manifest['finished_at']), 'duration_seconds': round(seconds, 3), 'raw_bytes': raw,
                'stored_bytes': stored, 'components': sorted(manifest['components'])}
     if p['state_dir']:
-        be.write_last_backup(p['state_dir'], summary)
+        br.write_last_backup(p['state_dir'], summary)
     for warning in manifest['warnings']:
         module.warn(warning)
     module.exit_json(changed=True, set_id=manifest['set_id'], manifest=manifest, summary=summary,

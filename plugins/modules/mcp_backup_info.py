@@ -154,6 +154,7 @@ from ansible_collections.mcp.platform.plugins.module_utils.node_requirements imp
 
 try:
     from ansible_collections.mcp.platform.plugins.module_utils import backup_engine as be
+    from ansible_collections.mcp.platform.plugins.module_utils import backup_records as br
     from ansible_collections.mcp.platform.plugins.module_utils.backup_storage import HAS_BOTO3, StorageError, make_target
     IMPORT_ERROR = None
 except ImportError:
@@ -187,7 +188,7 @@ def main():
     written = False
     if p['metrics_file'] and not module.check_mode:
         try:
-            be.write_metrics(p['metrics_file'], info)
+            br.write_metrics(p['metrics_file'], info)
             written = True
         except OSError as exc:
             module.fail_json(msg='cannot write metrics_file %s: %s' % (p['metrics_file'], exc))

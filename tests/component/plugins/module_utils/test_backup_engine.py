@@ -33,7 +33,8 @@ from support.moto import start_moto  # noqa: E402
 from support.ports import free_port  # noqa: E402
 
 from ansible_collections.mcp.platform.plugins.module_utils import backup_manifest as bm  # noqa: E402
-from ansible_collections.mcp.platform.plugins.module_utils.backup_engine import BackupError, Engine, metrics_text, write_metrics  # noqa: E402
+from ansible_collections.mcp.platform.plugins.module_utils.backup_engine import BackupError, Engine  # noqa: E402
+from ansible_collections.mcp.platform.plugins.module_utils.backup_records import metrics_text, write_metrics  # noqa: E402
 from ansible_collections.mcp.platform.plugins.module_utils.backup_retention import RetentionError  # noqa: E402
 from ansible_collections.mcp.platform.plugins.module_utils.backup_storage import LocalTarget, StorageError, make_target  # noqa: E402
 

@@ -13,6 +13,7 @@ import json
 import pytest
 
 from ansible_collections.mcp.platform.plugins.module_utils import rollout as ro
+from ansible_collections.mcp.platform.plugins.module_utils import rollout_plan
 from ansible_collections.mcp.platform.plugins.module_utils.gateway_config import render_guard
 
 
@@ -109,8 +110,8 @@ def test_plan_stop_retires_running_replicas_and_starts_nothing():
 
 
 def test_urls_from_list_and_inspect_formats():
-    assert ro.published_url([{"PrivatePort": 8080, "PublicPort": 4242, "IP": "0.0.0.0"}]) == "http://127.0.0.1:4242"
-    assert ro.published_url([{"PrivatePort": 9090, "PublicPort": 4242, "IP": "127.0.0.12"}]) == ""
+    assert rollout_plan.published_url([{"PrivatePort": 8080, "PublicPort": 4242, "IP": "0.0.0.0"}]) == "http://127.0.0.1:4242"
+    assert rollout_plan.published_url([{"PrivatePort": 9090, "PublicPort": 4242, "IP": "127.0.0.12"}]) == ""
     info = {"NetworkSettings": {"Ports": {"8080/tcp": [{"HostIp": "127.0.0.12", "HostPort": "4243"}]}}}
     assert ro.inspect_url(info) == "http://127.0.0.12:4243"
     assert ro.inspect_url({"NetworkSettings": {"Ports": {"8080/tcp": None}}}) == ""
