@@ -163,8 +163,12 @@ def write_file(path, text, tmp_dir=None):
     folder = os.path.dirname(os.path.abspath(path))
     if not (tmp_dir and os.path.isdir(tmp_dir) and os.stat(tmp_dir).st_dev == os.stat(folder).st_dev):
         tmp_dir = os.path.join(folder, TMP_SUBDIR)
-        if not os.path.isdir(tmp_dir):
+        try:
             os.mkdir(tmp_dir, 0o755)
+        except OSError:
+            # there already (another service's guard, written by a parallel thread, may have just made it)
+            if not os.path.isdir(tmp_dir):
+                raise
     atomic_write(path, text, 0o644, tmp_dir=tmp_dir)
     return True
 
