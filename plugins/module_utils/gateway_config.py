@@ -188,7 +188,8 @@ def render_guard(service, next_urls, previous_urls, health_interval="1s", health
     watched. ``<svc>-next`` is health-checked like the Docker provider's service; the moment none of its servers
     is healthy (the new version degrading), Traefik's failover sends every request to ``<svc>-previous`` (not
     health-checked: those replicas were healthy and serve until the rollback has replaced the new ones), so a late
-    failure costs no request. Removing the file hands the routing back to the Docker provider's routers.
+    failure costs no request. Removing the file hands the routing back to the Docker provider's routers. With no
+    new replica left (a rollback taking them out one by one) the routers go to the previous ones directly.
     """
     if not _SERVICE.match(service or ""):
         raise ValueError("bad service name %r" % (service,))
@@ -198,17 +199,32 @@ def render_guard(service, next_urls, previous_urls, health_interval="1s", health
     for ep, suffix in ((http_entrypoint, ""), (tls_entrypoint, "-tls")):
         if not ep:
             continue
-        r = {"rule": rule, "entryPoints": [ep], "priority": GUARD_PRIORITY, "service": name,
+        r = {"rule": rule, "entryPoints": [ep], "priority": GUARD_PRIORITY, "service": name if next_urls else name + "-previous",
              "middlewares": ["%s-strip@%s" % (service, provider)]}
         if suffix:
             r["tls"] = {}
         routers[name + suffix] = r
-    services = {
-        name: {"failover": {"service": name + "-next", "fallback": name + "-previous"}},
-        name + "-next": {"loadBalancer": {"servers": [{"url": u} for u in sorted(next_urls)],
-                                          "healthCheck": {"path": "/health", "interval": str(health_interval),
-                                                          "timeout": str(health_timeout)}}},
-        name + "-previous": {"loadBalancer": {"servers": [{"url": u} for u in sorted(previous_urls)]}},
-    }
+    services = {name + "-previous": {"loadBalancer": {"servers": [{"url": u} for u in sorted(previous_urls)]}}}
+    if next_urls:
+        services[name] = {"failover": {"service": name + "-next", "fallback": name + "-previous"}}
+        services[name + "-next"] = {"loadBalancer": {"servers": [{"url": u} for u in sorted(next_urls)],
+                                                     "healthCheck": {"path": "/health", "interval": str(health_interval),
+                                                                     "timeout": str(health_timeout)}}}
     text = json.dumps({"http": {"routers": routers, "services": services}}, sort_keys=True, indent=2)
     return "# Managed by mcp.platform (mcp_rollout keep_previous): the post-cutover guard of %s.\n%s\n" % (service, text)
+
+
+def guard_urls(text, service):
+    """The (next, previous) server URLs of ``service``'s guard file text; None for no guard or one not ours."""
+    try:
+        services = json.loads(text.split("\n", 1)[1])["http"]["services"] if text else None
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    if not isinstance(services, dict):
+        return None
+
+    def urls(role):
+        lb = (services.get("guard-%s-%s" % (service, role)) or {}).get("loadBalancer") or {}
+        return [s.get("url") for s in lb.get("servers") or [] if isinstance(s, dict) and s.get("url")]
+
+    return urls("next"), urls("previous")

@@ -223,31 +223,26 @@ class Rollout(GuardMixin):
         if p["drain"] and not p.get("force") and old["state"] == "running" and old["url"]:
             drained = ga.post(old["url"] + p["drain_path"]) == 200
         if drained:
+            admin = p.get("gateway_admin_url")
             deadline = self.clock() + p["route_timeout"]
-            while p.get("gateway_admin_url") and self.clock() < deadline:
-                try:
-                    if ga.gateway_servers(p["gateway_admin_url"], service).get(old["url"]) != "UP":
-                        break
-                except (URLError, OSError, ValueError):
-                    pass
-                self.sleep(p["poll_interval"])
+
+            def left():
+                return max(0.0, deadline - self.clock())
+
+            if admin:
+                self._poll(left(), lambda: ga.gateway_servers(admin, service).get(old["url"]) != "UP")
+
             # the engine reporting it unhealthy makes the gateway's Docker provider drop it for good
-            while self.clock() < deadline:
-                info = self._inspect(old["id"])
-                st = (info or {}).get("State") or {}
-                if info is None or not st.get("Running") or (st.get("Health") or {}).get("Status") != "healthy":
-                    break
-                self.sleep(p["poll_interval"])
+            def not_healthy():
+                st = (self._inspect(old["id"]) or {}).get("State") or {}
+                return not st.get("Running") or (st.get("Health") or {}).get("Status") != "healthy"
+
+            self._poll(left(), not_healthy)
             # until the gateway drops it from its configuration: a rebuild of the configuration (any other
             # container starting or stopping) makes a fresh balancer that counts every listed server UP until its
             # next health check, so a drained replica still listed can be sent requests again (502 once stopped)
-            while p.get("gateway_admin_url") and self.clock() < deadline:
-                try:
-                    if old["url"] not in ga.gateway_servers(p["gateway_admin_url"], service):
-                        break
-                except (URLError, OSError, ValueError):
-                    pass
-                self.sleep(p["poll_interval"])
+            if admin:
+                self._poll(left(), lambda: old["url"] not in ga.gateway_servers(admin, service))
             if p["drain_grace"] > 0:
                 self.sleep(p["drain_grace"])
         if keep or (keep is None and p.get("mode") == "stop"):

@@ -8,11 +8,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
 from urllib.error import URLError
 
 from ansible_collections.mcp.platform.plugins.module_utils import gateway_api as ga
-from ansible_collections.mcp.platform.plugins.module_utils.gateway_config import guard_file, read_text, render_guard, write_file
+from ansible_collections.mcp.platform.plugins.module_utils.gateway_config import guard_file, guard_urls, read_text, render_guard, write_file
 from ansible_collections.mcp.platform.plugins.module_utils.platform import SERVICE_LABEL, SPEC_LABEL, VERSION_LABEL
 from ansible_collections.mcp.platform.plugins.module_utils.rollout_plan import RolloutError, _doing, _one_line, published_url, spec_digest
 
@@ -91,16 +90,33 @@ class GuardMixin(object):
         p = self.p
         if p.get("keep_previous") or not p.get("gateway_dynamic_dir") or old["state"] != "running" or not old["url"]:
             return None
-        text = read_text(guard_file(p["gateway_dynamic_dir"], service))
-        try:
-            services = json.loads(text.split("\n", 1)[1])["http"]["services"] if text else {}
-        except (ValueError, KeyError, IndexError):
-            return None
-        for role in ("next", "previous"):
-            lb = (services.get("guard-%s-%s" % (service, role)) or {}).get("loadBalancer") or {}
-            if old["url"] in [s.get("url") for s in lb.get("servers") or []]:
+        urls = guard_urls(read_text(guard_file(p["gateway_dynamic_dir"], service)), service)
+        for role, listed in zip(("next", "previous"), urls or ()):
+            if old["url"] in listed:
                 return role
         return None
+
+    def _out_of_guard(self, service, url):
+        """Take a new replica out of the guard's rotation and wait until the gateway loaded that.
+
+        Only a health check keeps a drained replica out of ``guard-<svc>-next``, and any configuration rebuild (the
+        Docker provider seeing a container stop) makes a fresh balancer that counts every listed server UP until its
+        next check: a stopped replica still listed gets requests again (502). Unlisted, it gets none.
+        """
+        p = self.p
+        path = guard_file(p["gateway_dynamic_dir"], service)
+        urls = guard_urls(read_text(path), service)
+        if not urls or url not in urls[0]:
+            return
+        nxt = [u for u in urls[0] if u != url]
+        try:
+            write_file(path, render_guard(service, nxt, urls[1], p["gateway_health_interval"], p["gateway_health_interval"]))
+        except (OSError, ValueError) as exc:
+            raise RolloutError("%s, service %s" % (p["inventory_host"], service), "gateway guard",
+                               "writing %s: %s" % (path, _one_line(exc)))
+        if p.get("gateway_admin_url"):
+            self._poll(p["route_timeout"], lambda: url not in ga.gateway_servers(
+                p["gateway_admin_url"], "guard-%s-next" % service, provider="file"))
 
     def _poll(self, seconds, probe):
         """``probe()`` every poll_interval until truthy or ``seconds`` passed (not cancellable: retirements finish)."""
@@ -116,18 +132,17 @@ class GuardMixin(object):
 
     def _retire_behind_guard(self, service, old, role, t0):
         """Retire a replica the guard routes: the previous ones get no request there and stop at once; a new one (a
-        rollback after a breach) is drained out of the guard's health-checked rotation first, the gateway failing
-        over. Either is gone from the Docker provider's service before the guard hands the routing back to it."""
+        rollback after a breach) is drained, taken out of the guard's rotation (_out_of_guard) and only then
+        stopped. Either is gone from the Docker provider's service before the guard hands the routing back to it."""
         p = self.p
         admin = p.get("gateway_admin_url")
         drained = False
-        if role == "next" and p["drain"] and not p.get("force"):
-            drained = ga.post(old["url"] + p["drain_path"]) == 200
-            if drained and admin:
-                self._poll(p["route_timeout"], lambda: ga.gateway_servers(admin, "guard-%s-next" % service, provider="file")
-                           .get(old["url"]) != "UP")
-                if p["drain_grace"] > 0:
-                    self.sleep(p["drain_grace"])
+        if role == "next":
+            if p["drain"] and not p.get("force"):
+                drained = ga.post(old["url"] + p["drain_path"]) == 200
+            self._out_of_guard(service, old["url"])
+            if drained and p["drain_grace"] > 0:
+                self.sleep(p["drain_grace"])
         self._remove(old["id"], stop_timeout=p["stop_timeout"])
         if admin:
             self._poll(p["route_timeout"], lambda: old["url"] not in ga.gateway_servers(admin, service))

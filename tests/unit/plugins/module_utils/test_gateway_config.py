@@ -32,3 +32,14 @@ def test_guard_routes_to_the_new_replicas_and_fails_over_to_the_previous():
 def test_guard_refuses_a_service_name_that_is_not_one():
     with pytest.raises(ValueError):
         gc.render_guard("git`) || PathPrefix(`/", [], [])
+
+
+def test_guard_without_new_replicas_routes_to_the_previous_ones_and_parses_back():
+    text = gc.render_guard("git", [], ["http://10.0.0.1:30001"])
+    conf = json.loads(text.split("\n", 1)[1])["http"]
+    assert conf["routers"]["guard-git"]["service"] == "guard-git-previous"
+    assert sorted(conf["services"]) == ["guard-git-previous"]
+    assert gc.guard_urls(text, "git") == ([], ["http://10.0.0.1:30001"])
+    full = gc.render_guard("git", ["http://10.0.0.1:31001"], ["http://10.0.0.1:30001"])
+    assert gc.guard_urls(full, "git") == (["http://10.0.0.1:31001"], ["http://10.0.0.1:30001"])
+    assert gc.guard_urls("", "git") is None and gc.guard_urls("# x\nnot json", "git") is None

@@ -14,7 +14,7 @@ import pytest
 
 from ansible_collections.mcp.platform.plugins.module_utils import rollout as ro
 from ansible_collections.mcp.platform.plugins.module_utils import rollout_plan
-from ansible_collections.mcp.platform.plugins.module_utils.gateway_config import render_guard
+from ansible_collections.mcp.platform.plugins.module_utils.gateway_config import guard_urls, render_guard
 
 
 def ctr(cid, service, replica, version, state="running", port=None, spec=None):
@@ -243,15 +243,16 @@ def test_behind_the_guard_a_previous_replica_stops_at_once_and_a_new_one_is_drai
 
     def servers(url, name, timeout=5.0, provider="docker"):
         events.append(("gateway", name))
-        if provider == "file":
-            return {"http://127.0.0.11:31001": "DOWN" if ("drain", "new") in events else "UP"}
+        if provider == "file":  # the gateway serves what the guard file says
+            urls = guard_urls((tmp_path / "mcp-guard-git.yml").read_text(), "git")
+            return dict.fromkeys(urls[0] if name == "guard-git-next" else urls[1], "UP")
         return dict(docker_lb)
 
     monkeypatch.setattr(ro.ga, "gateway_servers", servers)
     monkeypatch.setattr(ro.ga, "post", lambda url, timeout=5.0: events.append(("drain", "new")) or 200)
     p = {"mode": "replace", "keep_previous": False, "gateway_dynamic_dir": str(tmp_path), "gateway_admin_url": "http://gw:8088",
          "drain": True, "force": False, "drain_path": "/drain", "drain_grace": 0, "route_timeout": 10, "poll_interval": 0.5,
-         "stop_timeout": 10}
+         "stop_timeout": 10, "gateway_health_interval": "1s", "inventory_host": "mcp-1"}
     clock = _Clock()
     rollout = ro.Rollout(Api(), p, clock=clock, sleep=clock.sleep)
     # the watch passed: the previous replica behind the guard gets no request, so no drain
@@ -265,3 +266,6 @@ def test_behind_the_guard_a_previous_replica_stops_at_once_and_a_new_one_is_drai
                                   "url": "http://127.0.0.11:31001"})
     assert out["behind_guard"] == "next" and out["drained"]
     assert events.index(("drain", "new")) < events.index(("gateway", "guard-git-next")) < events.index(("stop", "new"))
+    # it left the guard's rotation before it stopped: with no new replica left the routers go to the previous ones
+    conf = json.loads((tmp_path / "mcp-guard-git.yml").read_text().split("\n", 1)[1])["http"]
+    assert "guard-git-next" not in conf["services"] and conf["routers"]["guard-git"]["service"] == "guard-git-previous"
