@@ -3,8 +3,8 @@
 cannot run. The helpers behind them are in tests/support.
 
 - PostgreSQL 15 (Debian binaries, as root): ``pg_cluster`` (a factory), ``pg_cluster_for_class`` (one primary +
-  replica for an ordered test class), ``pg_scram_server`` (one node with a password login), ``scratch_pg_server`` (the
-  lab's on 127.0.0.1:25432 when it answers and MCP_TEST_OWN_PG is unset, else a throwaway one, root or not)
+  replica for an ordered test class), ``pg_scram_server`` (one node with a password login), ``scratch_pg_server`` (a
+  throwaway one, root or not: never the lab's, which the integration tier owns)
 - ``moto`` (S3/IAM), ``redis_port`` (redis-server), ``mcp_servers`` (the MCP SDK server in three modes)
 - ``http_url`` / ``tls_port`` (a local HTTP / HTTPS server), ``fake_mcp`` (a hand-written MCP endpoint)
 - ``traefik_gateway`` (Traefik, a backend and the maintenance responder), ``lab_app`` (the lab image's app, a factory)
@@ -108,11 +108,8 @@ def pg_scram_server():
 @pytest.fixture(scope="module")
 def scratch_pg_server():
     """A libpq URI prefix (no database) of a PostgreSQL we may create scratch databases on."""
-    if answers("127.0.0.1", 25432) and not os.environ.get("MCP_TEST_OWN_PG"):
-        yield "postgresql://postgres@127.0.0.1:25432"
-        return
     if not os.path.exists(os.path.join(PGBIN, "initdb")):
-        pytest.skip("no PostgreSQL on 127.0.0.1:25432 and no PostgreSQL 15 binaries")
+        pytest.skip("no PostgreSQL 15 binaries (%s/initdb)" % PGBIN)
     port = free_port(34400, 34499)  # inside the range lab/images/README.md documents for these tests
     tmp = tempfile.mkdtemp(prefix="mcp-lab-pg-")
     run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []

@@ -1,9 +1,8 @@
 """Tests of the lab image sources under lab/images/ (service app, migrations, seed).
 
 The service tests start the real app (official MCP SDK) as a subprocess on 127.0.0.1 (``lab_app``, ports 34000-34999)
-and talk to it with the SDK client and plain HTTP. The migration tests need a PostgreSQL (``scratch_pg_server``): the
-lab's (127.0.0.1:25432) when it answers (and MCP_TEST_OWN_PG is unset), otherwise a throwaway cluster started from the
-Debian PostgreSQL 15 binaries; without either they are skipped. Both fixtures are in tests/component/conftest.py.
+and talk to it with the SDK client and plain HTTP. The migration tests need a PostgreSQL (``scratch_pg_server``): a
+throwaway cluster started from the Debian PostgreSQL 15 binaries; without them they are skipped. Both fixtures are in tests/component/conftest.py.
 """
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ import time
 
 import pytest
 from support.health import mcp_check
+from support.lab import GATEWAY as LAB_GATEWAY
 from support.ports import answers
 
 from ansible_collections.mcp.platform.plugins.module_utils.health.checks import validate_check
@@ -113,10 +114,7 @@ def test_client_needs_no_sdk():
     assert out.stdout.strip() == "2025-06-18"
 
 
-LAB_GATEWAY = ("127.0.0.11", 28080)
-
-
-@pytest.mark.skipif(not answers(*LAB_GATEWAY, timeout=0.5), reason="lab gateway 127.0.0.11:28080 is not running (make lab-up)")
+@pytest.mark.skipif(not answers(*LAB_GATEWAY, timeout=0.5), reason="the lab's gateway %s:%d is not running (make lab-up)" % LAB_GATEWAY)
 @pytest.mark.parametrize("service", ["filesystem", "git"])
 def test_lab_gateway_handshake(service):
     base = "http://%s:%d/mcp/%s" % (LAB_GATEWAY + (service,))

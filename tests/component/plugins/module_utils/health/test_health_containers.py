@@ -1,17 +1,17 @@
 # -*- coding: utf-8 -*-
-"""health.containers: the container and logs probes against the lab's Docker-compatible API (skipped without it)."""
+"""health.containers: the container and logs probes against an MCP host's engine in the lab (skipped without it)."""
 from __future__ import absolute_import, division, print_function
 
 import os
 
 import pytest
-from support import ROOT
 from support.health import run
+from support.lab import ENGINE_SOCK, MCP_HOST
 
 from ansible_collections.mcp.platform.plugins.module_utils.health import checks
 from ansible_collections.mcp.platform.plugins.module_utils.platform import SERVICE_LABEL
 
-LAB_DOCKER_SOCK = os.path.join(ROOT, ".lab", "podman", "podman.sock")
+LAB_DOCKER_SOCK = ENGINE_SOCK
 
 
 def _lab_docker():
@@ -60,14 +60,14 @@ def test_container_lab_service_matches_engine(service):
 
 def test_container_lab_direct_probe_of_every_replica():
     api = _lab_docker()
-    found = api.containers(filters={"label": ["%s=filesystem" % SERVICE_LABEL, "io.mcp-platform.host=mcp-1"]})
+    found = api.containers(filters={"label": ["%s=filesystem" % SERVICE_LABEL, "io.mcp-platform.host=%s" % MCP_HOST]})
     if not found:
-        pytest.skip("the lab runs no filesystem containers on mcp-1 yet (make lab-up deploys them)")
-    res = run({"name": "c", "type": "container", "service": "filesystem", "platform_host": "mcp-1",
+        pytest.skip("the lab runs no filesystem containers on %s yet" % MCP_HOST + " (make lab-up deploys them)")
+    res = run({"name": "c", "type": "container", "service": "filesystem", "platform_host": MCP_HOST,
                "docker_host": "unix://" + LAB_DOCKER_SOCK, "probe_path": "/version"})
     running = [r for r in res["details"]["replicas"] if r["running"]]
     assert running and all(r["probe_code"] == 200 and r["probe_url"].endswith("/version") for r in running), res
-    res = run({"name": "c", "type": "container", "service": "filesystem", "platform_host": "mcp-1",
+    res = run({"name": "c", "type": "container", "service": "filesystem", "platform_host": MCP_HOST,
                "docker_host": "unix://" + LAB_DOCKER_SOCK, "probe_path": "/no-such-route"})
     assert res["status"] == "crit" and "answered HTTP 404" in res["reason"], res
 
@@ -76,7 +76,7 @@ def test_logs_lab_counts_real_container_lines():
     api = _lab_docker()
     if not api.containers(filters={"label": ["io.mcp-platform.managed=true"]}):
         pytest.skip("the lab runs no managed containers yet (make lab-up deploys them)")
-    res = run({"name": "l", "type": "logs", "docker_host": "unix://" + LAB_DOCKER_SOCK, "platform_host": "mcp-1",
+    res = run({"name": "l", "type": "logs", "docker_host": "unix://" + LAB_DOCKER_SOCK, "platform_host": MCP_HOST,
                "since": 3600, "warn_errors": 0, "crit_errors": 10 ** 6})
     assert res["status"] == "ok", res
     assert res["details"]["containers"] and set(res["details"]["counts"]) == {"error", "warn"}

@@ -11,10 +11,10 @@ import os
 
 import pytest
 from support.health import run, use_driver
+from support.lab import PG, PG_ADMIN_PASSWORD, pg_dsn
 from support.ports import answers, free_port
 
-LAB_PG = ("127.0.0.1", 25432)
-LAB_PG_REPLICA = ("127.0.0.1", 25433)
+PG_UP = all(answers(*addr, timeout=0.5) for addr in PG)
 
 
 # --------------------------------------------------------------------------------------------
@@ -49,31 +49,31 @@ def test_redis_refused_and_not_redis(http_url):
 def lab_pg_roles():
     """(primary, replica) addresses of the lab pair: a failover test may have swapped them."""
     roles = {}
-    for addr in (LAB_PG, LAB_PG_REPLICA):
-        res = run({"name": "p", "type": "postgres", "dsn": "host=%s port=%d user=postgres dbname=postgres" % addr})
+    for addr in PG:
+        res = run({"name": "p", "type": "postgres", "dsn": pg_dsn(addr)})
         roles[res["details"].get("role")] = addr
     if set(roles) != {"primary", "replica"}:
         pytest.skip("the lab PostgreSQL pair is not a primary and a replica right now: %s" % roles)
     return roles["primary"], roles["replica"]
 
 
-@pytest.mark.skipif(not answers(*LAB_PG, timeout=0.5), reason="lab PostgreSQL primary (127.0.0.1:25432) is not running (make lab-up)")
+@pytest.mark.skipif(not PG_UP, reason="the lab's PostgreSQL nodes %s are not running (make lab-up)" % PG)
 @pytest.mark.parametrize("driver", ["psycopg2", "psycopg"])
 def test_postgres_lab_primary(monkeypatch, driver):
     use_driver(monkeypatch, driver)
     primary, _replica = lab_pg_roles()
-    dsn = "postgresql://postgres:ignored-pw@%s:%d/postgres" % primary
+    dsn = "postgresql://postgres:%s@%s:%d/postgres" % ((PG_ADMIN_PASSWORD,) + primary)
     res = run({"name": "p", "type": "postgres", "dsn": dsn, "expect_role": "primary"})
     assert res["status"] == "ok", res
     assert res["details"]["role"] == "primary" and res["details"]["dsn"].startswith("postgresql://postgres:********@")
-    res = run({"name": "p", "type": "postgres", "dsn": "host=%s port=%d user=postgres dbname=postgres" % primary, "expect_role": "replica"})
+    res = run({"name": "p", "type": "postgres", "dsn": pg_dsn(primary), "expect_role": "replica"})
     assert res["status"] == "crit" and "role is primary, expected replica" in res["reason"]
 
 
-@pytest.mark.skipif(not answers(*LAB_PG_REPLICA, timeout=0.5), reason="lab PostgreSQL replica (127.0.0.1:25433) is not running (make lab-up)")
+@pytest.mark.skipif(not PG_UP, reason="the lab's PostgreSQL nodes %s are not running (make lab-up)" % PG)
 def test_postgres_lab_replica():
     _primary, replica = lab_pg_roles()
-    res = run({"name": "p", "type": "postgres", "dsn": "host=%s port=%d user=postgres dbname=postgres" % replica,
+    res = run({"name": "p", "type": "postgres", "dsn": pg_dsn(replica),
                "expect_role": "replica", "max_lag_seconds": 3600})
     assert res["status"] in ("ok", "warn"), res
     assert res["details"]["role"] == "replica" and res["details"]["lag_bytes"] is not None
