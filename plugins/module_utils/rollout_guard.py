@@ -90,11 +90,10 @@ class GuardMixin(object):
         p = self.p
         if p.get("keep_previous") or not p.get("gateway_dynamic_dir") or old["state"] != "running" or not old["url"]:
             return None
-        urls = guard_urls(read_text(guard_file(p["gateway_dynamic_dir"], service)), service)
-        for role, listed in zip(("next", "previous"), urls or ()):
-            if old["url"] in listed:
-                return role
-        return None
+        nxt, prev = guard_urls(read_text(guard_file(p["gateway_dynamic_dir"], service)), service) or ((), ())
+        if old["url"] in nxt:
+            return "next"
+        return "previous" if old["url"] in prev else None
 
     def _out_of_guard(self, service, url):
         """Take a new replica out of the guard's rotation and wait until the gateway loaded that.
