@@ -5,7 +5,7 @@ cannot run. The helpers behind them are in tests/support.
 - PostgreSQL 15 (Debian binaries, as root): ``pg_cluster`` (a factory), ``pg_cluster_for_class`` (one primary +
   replica for an ordered test class), ``pg_scram_server`` (one node with a password login), ``scratch_pg_server`` (a
   throwaway one, root or not: never the lab's, which the integration tier owns)
-- ``moto`` (S3/IAM), ``redis_port`` (redis-server), ``mcp_servers`` (the MCP SDK server in three modes)
+- ``registry`` (Docker Distribution, empty), ``moto`` (S3/IAM), ``redis_port`` (redis-server), ``mcp_servers`` (the MCP SDK server in three modes)
 - ``http_url`` / ``tls_port`` (a local HTTP / HTTPS server), ``fake_mcp`` (a hand-written MCP endpoint)
 - ``traefik_gateway`` (Traefik, a backend and the maintenance responder), ``lab_app`` (the lab image's app, a factory)
 - ``run_module`` / ``run_module_json`` / ``run_module_result``: the ``ansible`` CLI running one module
@@ -27,6 +27,7 @@ import time
 import pytest
 from support import ansible_cli
 from support import moto as moto_support
+from support import registry as registry_support
 from support.gateway import TRAEFIK, Gateway
 from support.http_servers import HealthHandler, MCPHandler, self_signed, serve
 from support.lab_app import Server as LabAppServer
@@ -134,6 +135,14 @@ def moto():
     proc, endpoint = moto_support.start_moto()
     yield endpoint
     moto_support.stop(proc)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """Base URL of an empty registry of this module's own (support.registry.push_image fills it)."""
+    proc, url = registry_support.start_registry(str(tmp_path_factory.mktemp("registry")))
+    yield url
+    registry_support.stop(proc)
 
 
 @pytest.fixture(scope="module")
