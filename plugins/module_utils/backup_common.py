@@ -8,7 +8,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.mcp.platform.plugins.module_utils.postgres import postgres_argument_spec as pg_connection_spec
-from ansible_collections.mcp.platform.plugins.module_utils.s3 import s3_argument_spec
+from ansible_collections.mcp.platform.plugins.module_utils.s3 import check_s3_params, s3_argument_spec
+from ansible_collections.mcp.platform.plugins.module_utils.validation import ValidationError
 
 
 def target_argument_spec():
@@ -41,12 +42,15 @@ def check_target_params(module):
     params = module.params
     if params['part_size_mb'] < 5:
         module.fail_json(msg='part_size_mb must be at least 5 (the S3 minimum part size), got %d' % params['part_size_mb'])
-    if params['max_in_flight'] < 1:
-        module.fail_json(msg='max_in_flight must be at least 1')
-    if params['s3_retries'] < 1:
-        module.fail_json(msg='s3_retries must be at least 1')
-    if params['target'] == 's3' and params['s3_endpoint_url'] and not params['s3_endpoint_url'].startswith(('http://', 'https://')):
-        module.fail_json(msg='s3_endpoint_url must start with http:// or https://')
+    if params['part_size_mb'] > 5120:
+        module.fail_json(msg='part_size_mb must be at most 5120 (the S3 maximum part size), got %d' % params['part_size_mb'])
+    if not 1 <= params['max_in_flight'] <= 64:
+        module.fail_json(msg='max_in_flight must be between 1 and 64, got %d' % params['max_in_flight'])
+    if params['target'] == 's3':
+        try:
+            check_s3_params(params)
+        except ValidationError as exc:
+            module.fail_json(msg=str(exc))
 
 
 def missing_libraries():

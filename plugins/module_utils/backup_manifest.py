@@ -47,9 +47,9 @@ FORMATS = {
     'config': 'gnu-tar-listed-incremental',
     'volumes': 'gnu-tar-listed-incremental',
 }
-SET_ID_RE = re.compile(r'^(\d{8}T\d{6}Z)-([0-9a-f]{6})$')
+SET_ID_RE = re.compile(r'^(\d{8}T\d{6}Z)-([0-9a-f]{6})\Z')
 # optional name of a set (manifest ``label``), for example ``pre-update-1.2.0-20250101T020000``
-LABEL_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$')
+LABEL_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}\Z')
 
 
 class ManifestError(PlatformError):

@@ -21,9 +21,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.mcp.platform.plugins.module_utils import validation
 from ansible_collections.mcp.platform.plugins.module_utils.errors import PlatformError
 
 DAY = 86400
+MAX_DAYS = 100 * 366  # a century: beyond it a window is a typo, and ``inf`` would overflow the date arithmetic
 DEFAULT_POLICY = {'daily': 7, 'weekly': 30, 'monthly': 365}
 CLASSES = ('daily', 'weekly', 'monthly', 'manual')
 
@@ -43,12 +45,9 @@ def validate_policy(policy):
         if days is None:
             continue
         try:
-            days = float(days)
-        except (TypeError, ValueError):
-            raise RetentionError('retention.%s must be a number of days, got %r' % (cls, days))
-        if days < 0:
-            raise RetentionError('retention.%s must not be negative' % cls)
-        clean[cls] = days
+            clean[cls] = validation.number('retention.%s' % cls, days, minimum=0, maximum=MAX_DAYS)
+        except validation.ValidationError as exc:
+            raise RetentionError('%s (days)' % exc)
     if not any(v > 0 for v in clean.values()):
         raise RetentionError('retention policy keeps nothing (all windows empty or zero); refusing to prune')
     return clean

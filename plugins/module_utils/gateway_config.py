@@ -29,7 +29,7 @@ TMP_SUBDIR = ".mcp-tmp"
 HEADER_COMMENT = "# Managed by mcp.platform (mcp_maintenance). Derived from maintenance.json; do not edit.\n"
 
 
-_SERVICE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_SERVICE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}\Z")
 
 
 def router_labels(service, health_interval="1s", health_timeout="1s", port=8080):

@@ -52,13 +52,19 @@ except ImportError:  # loaded by path by the maintenance responder, which has on
     PlatformError = Exception
 
 try:
-    from ansible_collections.mcp.platform.plugins.module_utils import gateway_config
-except ImportError:  # loaded by path (the maintenance responder): use the sibling file
+    from ansible_collections.mcp.platform.plugins.module_utils import gateway_config, validation
+except ImportError:  # loaded by path (the maintenance responder): use the sibling files
     import importlib.util as _ilu
-    _spec = _ilu.spec_from_file_location("mcp_gateway_config", os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                                            "gateway_config.py"))
-    gateway_config = _ilu.module_from_spec(_spec)
-    _spec.loader.exec_module(gateway_config)
+
+    def _sibling(name):
+        spec = _ilu.spec_from_file_location("mcp_" + name, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                                         name + ".py"))
+        mod = _ilu.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+
+    gateway_config = _sibling("gateway_config")
+    validation = _sibling("validation")
 
 STATE_FILE = "maintenance.json"
 GATEWAY_FILE = "maintenance.yml"
@@ -68,8 +74,8 @@ SERVICE_HEADER = gateway_config.SERVICE_HEADER
 POSTGRES = "postgres"
 DEFAULT_PRIORITY = gateway_config.DEFAULT_PRIORITY
 DEFAULT_RETRY_AFTER = 300
-SERVICE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_|~-]+$")
+SERVICE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}\Z")
+HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_|~-]+\Z")
 
 DEFAULT_GATEWAY = dict(dynamic_dir=None, responder_url="http://127.0.0.1:8090", service_provider="docker",
                        http_entrypoint="web", tls_entrypoint="websecure", priority=DEFAULT_PRIORITY)
@@ -236,13 +242,15 @@ def build_entry(existing, message, reason, by, retry_after, ttl, until, bypass_s
     """The entry to store for one service; keeps ``since``/``by`` when nothing that matters changed."""
     if ttl is not None and until is not None:
         raise MaintenanceError("ttl and until are mutually exclusive")
-    if ttl is not None and float(ttl) <= 0:
-        raise MaintenanceError("ttl must be a positive number of seconds (got %r)" % (ttl,))
-    if retry_after is not None and int(retry_after) < 0:
-        raise MaintenanceError("retry_after must be >= 0 (got %r)" % (retry_after,))
-    for cidr in bypass_sources or []:
-        if not re.match(r"^[0-9a-fA-F:.]+(/\d{1,3})?$", cidr):
-            raise MaintenanceError("bypass_sources: %r is not an IP address or CIDR" % (cidr,))
+    try:
+        if ttl is not None:
+            validation.seconds("ttl", ttl)
+        if retry_after is not None:
+            validation.number("retry_after", retry_after, minimum=0, maximum=validation.MAX_SECONDS)
+        for source in bypass_sources or []:
+            validation.cidr("bypass_sources", source)
+    except validation.ValidationError as exc:
+        raise MaintenanceError(str(exc))
     if bypass_header:
         if not HEADER_NAME_RE.match(bypass_header.get("name") or ""):
             raise MaintenanceError("bypass_header.name: %r is not a valid header name" % (bypass_header.get("name"),))
@@ -308,6 +316,10 @@ def _gateway_settings(state, settings):
         raise MaintenanceError("service_provider must be docker or file (got %r)" % (gw.get("service_provider"),))
     if not re.match(r"^https?://[^\s/]+", gw.get("responder_url") or ""):
         raise MaintenanceError("responder_url must be an http(s) URL (got %r)" % (gw.get("responder_url"),))
+    try:
+        validation.number("priority", gw.get("priority"), minimum=1, maximum=10 ** 9, integer=True)
+    except validation.ValidationError as exc:
+        raise MaintenanceError(str(exc))
     return gw
 
 

@@ -176,6 +176,8 @@ def main():
     if p['target'] == 's3' and not HAS_BOTO3:
         module.fail_json(msg=missing_library_msg('boto3', reason='for target=s3'))
     check_target_params(module)
+    if p['max_age'] is not None and p['max_age'] <= 0:
+        module.fail_json(msg='max_age must be a positive number of seconds, got %d' % p['max_age'])
     try:
         engine = be.Engine(make_target(p), {})
         info = engine.info()

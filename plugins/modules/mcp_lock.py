@@ -115,6 +115,7 @@ msg:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mcp.platform.plugins.module_utils import fleet_lock
+from ansible_collections.mcp.platform.plugins.module_utils.validation import ValidationError, seconds
 
 
 def main():
@@ -131,8 +132,11 @@ def main():
     )
     p = module.params
     owner = p["owner"] or fleet_lock.default_owner()
-    if p["ttl"] is not None and p["ttl"] <= 0:
-        module.fail_json(msg="ttl must be a positive number of seconds (got %s)" % p["ttl"])
+    if p["ttl"] is not None:
+        try:
+            seconds("ttl", p["ttl"])
+        except ValidationError as exc:
+            module.fail_json(msg=str(exc))
     try:
         if p["state"] == "status":
             module.exit_json(**fleet_lock.status(p["path"]))

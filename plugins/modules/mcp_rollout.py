@@ -358,8 +358,8 @@ def validate(p):
         return "force", "only applies to mode=stop"
     if p["mode"] == "replace" and not (p["version"] or "").strip():
         return "version", "is required (and must not be empty) with mode=replace"
-    if p["replicas"] < 1:
-        return "replicas", "must be at least 1, got %d" % p["replicas"]
+    if not 1 <= p["replicas"] <= 64:
+        return "replicas", "must be between 1 and 64, got %d" % p["replicas"]
     if not p["services"]:
         return "services", "must name at least one service"
     names = [s["name"] for s in p["services"]]
@@ -375,8 +375,8 @@ def validate(p):
         if not p[key] > 0 or math.isinf(p[key]) or math.isnan(p[key]):
             return key, "must be a positive number of seconds, got %s" % p[key]
     for key in ("unhealthy_grace", "drain_grace", "stop_timeout", "replica_delay"):
-        if p[key] < 0:
-            return key, "must not be negative, got %s" % p[key]
+        if not 0 <= p[key] <= 86400:
+            return key, "must be between 0 and 86400 seconds, got %s" % p[key]
     if not 1 <= p["container_port"] <= 65535:
         return "container_port", "must be a port number (1-65535), got %d" % p["container_port"]
     if p["gateway_admin_url"] is not None and not p["gateway_admin_url"].startswith(("http://", "https://")):

@@ -175,6 +175,17 @@ def test_bad_input_refused_before_anything_changed(lab_at_100, engines, tmp_path
     assert snapshot(engines) == before
 
 
+def test_rollback_to_a_version_not_in_the_registry_refused_before_anything_changed(lab_at_100, engines):
+    before = snapshot(engines)
+    wait_lock_free()
+    res = run_playbook("rollback.yml", "-e", "version=9.9.9", "-e", "watch=0", check=False)
+    assert res.returncode != 0
+    assert "check 'image exists' failed" in res.stdout, res.stdout[-3000:]
+    # the full reference of an image that is not there, as the registry was asked for it
+    assert "/mcp-platform/filesystem:9.9.9" in res.stdout
+    assert snapshot(engines) == before
+
+
 def test_update_to_110_without_a_failed_request(lab_at_100, engines):
     # all three hosts in one batch to keep the module's runtime down; batches of one host (the default) are what
     # the 1.2.0 and 1.3.0 tests below run

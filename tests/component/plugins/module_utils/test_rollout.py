@@ -17,7 +17,9 @@ GOOD = {"host_label": "mcp-x", "version": "1.1.0", "replicas": 2, "gateway_admin
 
 
 @pytest.mark.parametrize("change,expect", [
-    ({"replicas": 0}, "replicas must be at least 1, got 0"),
+    ({"replicas": 0}, "replicas must be between 1 and 64, got 0"),
+    ({"replicas": 100000}, "replicas must be between 1 and 64, got 100000"),
+    ({"drain_grace": -1}, "drain_grace must be between 0 and 86400 seconds"),
     ({"services": []}, "services must name at least one service"),
     ({"services": [{"name": "fs", "image": "a"}, {"name": "fs", "image": "b"}]}, "services names a service twice: fs"),
     ({"services": [{"name": "a/b", "image": "x"}]}, "services[0].name must be a plain service name"),

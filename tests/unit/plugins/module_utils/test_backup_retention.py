@@ -106,7 +106,10 @@ def test_dry_run_is_deterministic_and_explains():
 
 @pytest.mark.parametrize('policy, words', [
     ({}, 'empty'), (None, 'empty'), ({'hourly': 3}, 'unknown schedule class'), ({'daily': 0, 'weekly': 0}, 'keeps nothing'),
-    ({'daily': -1}, 'negative'), ({'daily': 'x'}, 'number of days')])
+    ({'daily': -1}, 'retention.daily must be >= 0'), ({'daily': 'x'}, 'retention.daily must be a number'),
+    # nan compares false with every age: it once kept nothing but the newest full set
+    ({'daily': float('nan')}, 'retention.daily must be a finite number'), ({'manual': 'inf'}, 'finite number'),
+    ({'monthly': 1e9}, 'retention.monthly must be <= 36600'), ({'weekly': True}, 'finite number')])
 def test_bad_policies_refused(policy, words):
     with pytest.raises(RetentionError) as err:
         validate_policy(policy)

@@ -1,0 +1,50 @@
+# -*- coding: utf-8 -*-
+"""Values that once raised a traceback or were silently accepted (reliability review): each module answers with a
+``fail_json`` naming the option and leaves nothing behind. The real ``ansible`` CLI runs the installed modules
+(``run_module_result``, tests/component/conftest.py); none of these calls reaches a service."""
+from __future__ import absolute_import, division, print_function
+
+import os
+
+import pytest
+
+S3 = {"s3_bucket": "b", "s3_access_key": "AKIAEXAMPLE", "s3_secret_key": "Hunter2SecretKey"}
+
+
+def _cases(tmp):
+    state = os.path.join(tmp, "state")
+    maint = {"state": "enabled", "state_dir": state, "services": ["git"], "msg": "upgrading",
+             "responder_url": "http://127.0.0.1:9"}
+    return [
+        ("mcp_lock", {"state": "acquired", "path": os.path.join(tmp, "fleet.lock"), "ttl": 1000000000000},
+         "ttl must be <= "),
+        ("mcp_maintenance", dict(maint, ttl=1000000000000), "ttl must be <= "),
+        ("mcp_maintenance", dict(maint, bypass_sources=["10.0.0.0/33"]), "bypass_sources: '10.0.0.0/33' is not an IP"),
+        ("mcp_maintenance", dict(maint, bypass_sources=["999.1.1.1"]), "bypass_sources: '999.1.1.1' is not an IP"),
+        ("mcp_maintenance", dict(maint, priority=-1), "priority must be >= 1"),
+        ("mcp_maintenance", dict(maint, services=["git\n"]), "git\\n"),
+        ("mcp_backup_info", dict(S3, s3_endpoint_url="http://"), "s3_endpoint_url must be http(s)://host"),
+        ("mcp_backup_info", dict(S3, s3_endpoint_url="http://127.0.0.1:9", s3_region="not a region"),
+         "s3_region 'not a region' is not a region name"),
+        ("mcp_backup_info", dict(S3, s3_endpoint_url="http://127.0.0.1:9", s3_retries=100000), "s3_retries must be <= 20"),
+        ("mcp_backup_info", dict(S3, s3_endpoint_url="http://127.0.0.1:9", max_age=-1), "max_age must be a positive"),
+        ("mcp_backup", dict(S3, state="pruned", s3_endpoint_url="http://127.0.0.1:9", retention={"daily": "nan"}),
+         "retention.daily must be a finite number"),
+        ("mcp_backup", dict(S3, state="present", s3_endpoint_url="http://127.0.0.1:9", label="pre-update\n"), "label"),
+        ("mcp_backup", dict(S3, state="verified", s3_endpoint_url="http://127.0.0.1:9", backup_id="20250101T020000Z-abcdef\n"),
+         "backup_id"),
+    ]
+
+
+@pytest.mark.parametrize("index", range(len(_cases("/x"))))
+def test_bad_value_refused_naming_the_option(run_module_result, tmp_path, index):
+    module, args, words = _cases(str(tmp_path))[index]
+    (tmp_path / "state").mkdir()
+    proc, result = run_module_result(module, args)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and result and result["failed"], out
+    assert words in result["msg"], result["msg"]
+    assert "Traceback" not in out and "exception" not in result, out
+    assert "Hunter2SecretKey" not in out
+    assert not os.path.exists(os.path.join(str(tmp_path), "state", "maintenance.json"))
+    assert not os.path.exists(os.path.join(str(tmp_path), "fleet.lock"))
