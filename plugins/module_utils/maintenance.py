@@ -57,8 +57,8 @@ except ImportError:  # loaded by path (the maintenance responder): use the sibli
     import importlib.util as _ilu
 
     def _sibling(name):
-        spec = _ilu.spec_from_file_location("mcp_" + name, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                                         name + ".py"))
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py")
+        spec = _ilu.spec_from_file_location("mcp_" + name, path)
         mod = _ilu.module_from_spec(spec)
         spec.loader.exec_module(mod)
         return mod
