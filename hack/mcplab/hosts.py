@@ -142,7 +142,7 @@ def provision(name, info, hosts):
         # The 503 responder is a lab part until the collection ships one (it reads the state mcp_maintenance writes)
         reboot |= write_if_changed(os.path.join(p, "responder.py"),
                                    open(os.path.join(ROOT, "lab", "maintenance", "responder.py")).read(), 0o755)
-        for lib in ("maintenance.py", "gateway_config.py"):
+        for lib in ("maintenance.py", "gateway_config.py", "validation.py"):
             reboot |= write_if_changed(os.path.join(p, lib), open(os.path.join(ROOT, "plugins", "module_utils", lib)).read())
     etc_hosts = "127.0.0.1 localhost\n%s %s\n" % (info["address"], name)
     etc_hosts += "".join("%s %s\n" % (h["address"], n) for n, h in hosts.items() if n != name)
