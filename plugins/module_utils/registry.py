@@ -77,6 +77,10 @@ def breaking_from_notes(notes, version):
     return ["release notes: %s" % str(item).strip() for item in entry if str(item).strip()]
 
 
+def _absent(status):
+    return {"status": status, "present": False, "digest": None, "labels": {}}
+
+
 class Registry(object):
     """GETs against one registry's API v2 (anonymous: the lab's and most internal registries need no token)."""
 
@@ -110,15 +114,13 @@ class Registry(object):
         """``{status, present, digest, labels}`` of ``repository:tag``; an index resolves to its linux image."""
         accept = ", ".join(IMAGE_MANIFESTS + INDEX_MANIFESTS)
         status, ctype, manifest = self._get("%s/manifests/%s" % (repository, tag), accept)
-        if status != 200:
-            return {"status": status, "present": False, "digest": None, "labels": {}}
-        if ctype in INDEX_MANIFESTS or (manifest or {}).get("manifests") is not None:
+        if status == 200 and (ctype in INDEX_MANIFESTS or (manifest or {}).get("manifests") is not None):
             digest = pick_manifest(manifest)
-            if digest is None:
-                return {"status": status, "present": False, "digest": None, "labels": {}}
+            if digest is None:  # an empty index: nothing to run
+                return _absent(status)
             status, ctype, manifest = self._get("%s/manifests/%s" % (repository, digest), ", ".join(IMAGE_MANIFESTS))
-            if status != 200:
-                return {"status": status, "present": False, "digest": None, "labels": {}}
+        if status != 200:
+            return _absent(status)
         config = ((manifest or {}).get("config") or {}).get("digest")
         labels = {}
         if config:

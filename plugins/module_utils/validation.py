@@ -65,7 +65,11 @@ def _address(text):
 
 
 def cidr(option, value):
-    """``value`` if it is an IPv4/IPv6 address or network (``10.0.0.0/8``, ``::1``), else ValidationError."""
+    """``value`` if it is an IPv4/IPv6 address or network (``10.0.0.0/8``, ``::1``), else ValidationError.
+
+    As strict as the gateway's parser (Go's ``net.ParseCIDR``): no netmask form, no leading zeros in the prefix,
+    which ``ipaddress.ip_network`` would accept and Traefik would then reject at reload.
+    """
     text = value if isinstance(value, str) else ""
     addr, _sep, prefix = text.partition("/")
     bits = _address(addr)
