@@ -20,6 +20,7 @@ __metaclass__ = type
 import json
 import os
 import re
+import stat
 import tempfile
 
 RESPONDER_SERVICE = "maintenance-responder"
@@ -141,8 +142,8 @@ def gateway_text(config):
     return HEADER_COMMENT + json.dumps(config, sort_keys=True, indent=2) + "\n"
 
 
-def write_file(path, text, tmp_dir=None):
-    """Write ``text`` to ``path`` (remove the file when text is None). True when it changed."""
+def write_file(path, text, tmp_dir=None, mode=0o644):
+    """Write ``text`` to ``path`` with ``mode`` (remove the file when text is None). True when it changed."""
     if path is None:
         return False
     current = read_text(path)
@@ -152,7 +153,10 @@ def write_file(path, text, tmp_dir=None):
         os.unlink(path)
         return True
     if current == text:
-        return False
+        if stat.S_IMODE(os.stat(path).st_mode) == mode:
+            return False
+        os.chmod(path, mode)
+        return True
     if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
         raise ValueError("gateway dynamic folder %s does not exist" % os.path.dirname(path))
     # The temp file goes to a hidden sub-folder: Traefik watches only the folder itself, and a temp file
@@ -169,7 +173,7 @@ def write_file(path, text, tmp_dir=None):
             # there already (another service's guard, written by a parallel thread, may have just made it)
             if not os.path.isdir(tmp_dir):
                 raise
-    atomic_write(path, text, 0o644, tmp_dir=tmp_dir)
+    atomic_write(path, text, mode, tmp_dir=tmp_dir)
     return True
 
 

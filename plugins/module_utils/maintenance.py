@@ -44,6 +44,7 @@ import fcntl
 import json
 import os
 import re
+import stat
 import time
 
 try:
@@ -68,6 +69,7 @@ except ImportError:  # loaded by path (the maintenance responder): use the sibli
 
 STATE_FILE = "maintenance.json"
 GATEWAY_FILE = "maintenance.yml"
+GATEWAY_FILE_MODE = 0o600
 LOCK_FILE = ".maintenance.lock"
 RESPONDER_SERVICE = gateway_config.RESPONDER_SERVICE
 SERVICE_HEADER = gateway_config.SERVICE_HEADER
@@ -190,10 +192,18 @@ def gateway_path(state):
 
 
 def write_gateway(path, text, state_dir=None):
+    """The derived gateway file is 0600 like the state it comes from: it holds the bypass header value."""
     try:
-        return gateway_config.write_file(path, text, tmp_dir=state_dir)
+        return gateway_config.write_file(path, text, tmp_dir=state_dir, mode=GATEWAY_FILE_MODE)
     except ValueError as exc:
         raise MaintenanceError(str(exc))
+
+
+def gateway_mode_differs(path):
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode) != GATEWAY_FILE_MODE
+    except OSError:
+        return False
 
 
 def drop_expired(state, now, keep=(POSTGRES,)):
@@ -216,11 +226,10 @@ def reconcile(state_dir, dynamic_dir=None, now=None):
         if dynamic_dir:
             state["gateway"]["dynamic_dir"] = dynamic_dir
         gone = drop_expired(state, now)
-        changed = False
+        path = gateway_path(state)
+        changed = write_gateway(path, gateway_config.gateway_text(render(state, now)), state_dir)
         if gone:
             changed = save_state(state_dir, state) or changed
-        path = gateway_path(state)
-        changed = write_gateway(path, gateway_config.gateway_text(render(state, now)), state_dir) or changed
     return dict(changed=changed, expired=gone, gateway_file=path, active=sorted(active(state, now)))
 
 
@@ -391,14 +400,15 @@ def manage(state_dir, action, services=None, known_services=None, message=None, 
         pg_change = pg_target is not None and pg_now is not None and pg_now != pg_target
         text = gateway_config.gateway_text(render(state, now))
         gpath = gateway_path(state)
-        g_change = gpath is not None and gateway_config.read_text(gpath) != text
+        g_change = gpath is not None and (gateway_config.read_text(gpath) != text or gateway_mode_differs(gpath))
         s_change = dump_state(state) != dump_state(before)
         changed = s_change or g_change or pg_change
         if not check_mode:
-            if s_change:
-                save_state(state_dir, state)
+            # the gateway file first: the state never says "in maintenance" while nothing answers 503
             if g_change:
                 write_gateway(gpath, text, state_dir)
+            if s_change:
+                save_state(state_dir, state)
             if pg_change:
                 postgres.set(pg_target)
         pg_after = pg_target if pg_change else pg_now

@@ -67,3 +67,9 @@ def embedded_secrets(text):
 def header_secrets(headers):
     """Values of the headers whose names say they carry a credential (Authorization, Cookie, X-Api-Key ...)."""
     return set(str(v) for k, v in (headers or {}).items() if v and SENSITIVE_HEADER.search(str(k)))
+
+
+def fail_masked(module, msg, **kwargs):
+    """``module.fail_json`` with the passwords in ``msg`` masked. Ansible masks the module's no_log values itself, but not
+    a password inside a URL option (``tcp://user:password@``, an S3 endpoint with userinfo) that an error repeats."""
+    module.fail_json(msg=mask_text(msg), **kwargs)

@@ -289,6 +289,7 @@ from ansible_collections.mcp.platform.plugins.module_utils.backup_common import 
     target_argument_spec,
 )
 from ansible_collections.mcp.platform.plugins.module_utils.node_requirements import missing_library_msg
+from ansible_collections.mcp.platform.plugins.module_utils.secrets import fail_masked
 
 try:
     from ansible_collections.mcp.platform.plugins.module_utils import backup_engine as be
@@ -338,34 +339,34 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, required_if=TARGET_REQUIRED_IF, supports_check_mode=True)
 
     if IMPORT_ERROR:
-        module.fail_json(msg='cannot import the mcp.platform backup engine', exception=IMPORT_ERROR)
+        fail_masked(module, 'cannot import the mcp.platform backup engine', exception=IMPORT_ERROR)
     if not HAS_ZSTD:
-        module.fail_json(msg=missing_library_msg('zstandard'))
+        fail_masked(module, missing_library_msg('zstandard'))
     p = module.params
     if p['target'] == 's3' and not HAS_BOTO3:
-        module.fail_json(msg=missing_library_msg('boto3', reason='for target=s3'))
+        fail_masked(module, missing_library_msg('boto3', reason='for target=s3'))
     check_target_params(module)
     if not 1 <= p['compression_level'] <= 19:
-        module.fail_json(msg='compression_level must be between 1 and 19, got %d' % p['compression_level'])
+        fail_masked(module, 'compression_level must be between 1 and 19, got %d' % p['compression_level'])
     if p['jobs'] < 1:
-        module.fail_json(msg='jobs must be at least 1')
+        fail_masked(module, 'jobs must be at least 1')
     if p['abort_incomplete_after'] < 0:
-        module.fail_json(msg='abort_incomplete_after must not be negative')
+        fail_masked(module, 'abort_incomplete_after must not be negative')
     comps = p['components']
     if comps is not None:
         if not comps:
-            module.fail_json(msg='components must not be empty')
+            fail_masked(module, 'components must not be empty')
         dupes = sorted(set(c for c in comps if comps.count(c) > 1))
         if dupes:
-            module.fail_json(msg='components lists %s more than once' % ', '.join(dupes))
+            fail_masked(module, 'components lists %s more than once' % ', '.join(dupes))
     if p['backup_id'] and not be.bm.is_set_id(p['backup_id']):
-        module.fail_json(msg='backup_id %r is not a backup set id (expected YYYYmmddTHHMMSSZ-xxxxxx)' % p['backup_id'])
+        fail_masked(module, 'backup_id %r is not a backup set id (expected YYYYmmddTHHMMSSZ-xxxxxx)' % p['backup_id'])
     if p['label'] is not None and not be.bm.is_label(p['label']):
-        module.fail_json(msg='label %r is not valid (letters, digits, ".", "_", ":", "+", "-"; at most 128 characters, '
+        fail_masked(module, 'label %r is not valid (letters, digits, ".", "_", ":", "+", "-"; at most 128 characters, '
                              'starting with a letter or digit)' % p['label'])
     if p['state'] == 'present' and 'postgres' in (comps or DEFAULT_COMPONENTS) and \
             not (p['postgres_dsn'] or p['postgres_host'] or p['postgres_dbname']):
-        module.fail_json(msg='the postgres component needs postgres_dsn or postgres_host/postgres_dbname '
+        fail_masked(module, 'the postgres component needs postgres_dsn or postgres_host/postgres_dbname '
                              '(or leave postgres out of components)')
 
     try:
@@ -377,7 +378,7 @@ def main():
                                 label=p['label'])
             if not res['ok']:
                 failed = res['failed_components'] or ['postgres drill']
-                module.fail_json(msg='backup set %s failed verification: %s' % (res['set_id'], '; '.join(
+                fail_masked(module, 'backup set %s failed verification: %s' % (res['set_id'], '; '.join(
                     '%s: %s' % (n, res['components'][n]['error']) for n in res['failed_components']) or res['drill'].get('error')),
                     set_id=res['set_id'], verification=res, failed_components=failed)
             module.exit_json(changed=False, set_id=res['set_id'], verification=res)
@@ -393,9 +394,9 @@ def main():
             diff = {'before': {'sets': before}, 'after': {'sets': sorted(k['id'] for k in res['keep'])}}
             module.exit_json(changed=res.pop('changed'), prune=res, diff=diff)
     except be.BackupError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
+        fail_masked(module, str(exc), **exc.details)
     except (StorageError, ComponentError, ProducerError, RetentionError) as exc:
-        module.fail_json(msg=str(exc))
+        fail_masked(module, str(exc))
 
 
 def run_present(module, engine, components):
@@ -414,7 +415,7 @@ def run_present(module, engine, components):
                       'finished_at': be.bm.iso(time.time())}
             record.update(details)
             br.write_last_backup(p['state_dir'], record)
-        module.fail_json(msg=str(exc), **details)
+        fail_masked(module, str(exc), **details)
     seconds = time.time() - t0
     raw = sum(c['size'] for c in manifest['components'].values())
     stored = sum(c['compressed_size'] for c in manifest['components'].values())

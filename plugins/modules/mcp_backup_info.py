@@ -151,6 +151,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mcp.platform.plugins.module_utils.backup_common import TARGET_REQUIRED_IF, check_target_params, target_argument_spec
 from ansible_collections.mcp.platform.plugins.module_utils.node_requirements import missing_library_msg
+from ansible_collections.mcp.platform.plugins.module_utils.secrets import fail_masked
 
 try:
     from ansible_collections.mcp.platform.plugins.module_utils import backup_engine as be
@@ -171,29 +172,29 @@ def main():
     argument_spec.update(target_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, required_if=TARGET_REQUIRED_IF, supports_check_mode=True)
     if IMPORT_ERROR:
-        module.fail_json(msg='cannot import the mcp.platform backup engine', exception=IMPORT_ERROR)
+        fail_masked(module, 'cannot import the mcp.platform backup engine', exception=IMPORT_ERROR)
     p = module.params
     if p['target'] == 's3' and not HAS_BOTO3:
-        module.fail_json(msg=missing_library_msg('boto3', reason='for target=s3'))
+        fail_masked(module, missing_library_msg('boto3', reason='for target=s3'))
     check_target_params(module)
     if p['max_age'] is not None and p['max_age'] <= 0:
-        module.fail_json(msg='max_age must be a positive number of seconds, got %d' % p['max_age'])
+        fail_masked(module, 'max_age must be a positive number of seconds, got %d' % p['max_age'])
     try:
         engine = be.Engine(make_target(p), {})
         info = engine.info()
     except (StorageError, be.BackupError) as exc:
-        module.fail_json(msg=str(exc))
+        fail_masked(module, str(exc))
     if p['backup_id']:
         info['sets'] = [s for s in info['sets'] if s['id'] == p['backup_id']]
         if not info['sets']:
-            module.fail_json(msg='backup_id %s not found in %s (a set without manifest does not exist)' % (p['backup_id'], info['target']))
+            fail_masked(module, 'backup_id %s not found in %s (a set without manifest does not exist)' % (p['backup_id'], info['target']))
     written = False
     if p['metrics_file'] and not module.check_mode:
         try:
             br.write_metrics(p['metrics_file'], info)
             written = True
         except OSError as exc:
-            module.fail_json(msg='cannot write metrics_file %s: %s' % (p['metrics_file'], exc))
+            fail_masked(module, 'cannot write metrics_file %s: %s' % (p['metrics_file'], exc))
     if p['label'] is not None:
         info['sets'] = [s for s in info['sets'] if s.get('label') == p['label']]
         info['count'] = len(info['sets'])

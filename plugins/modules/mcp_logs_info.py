@@ -100,6 +100,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mcp.platform.plugins.module_utils.container_logs import recent_problems
 from ansible_collections.mcp.platform.plugins.module_utils.errors import PlatformError
 from ansible_collections.mcp.platform.plugins.module_utils.platform import MANAGED_LABEL, docker_argument_spec, docker_client_from_params
+from ansible_collections.mcp.platform.plugins.module_utils.secrets import fail_masked
 
 
 def main():
@@ -113,12 +114,12 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
     if p["since"] <= 0:
-        module.fail_json(msg="since must be a positive number of seconds, got %d" % p["since"])
+        fail_masked(module, "since must be a positive number of seconds, got %d" % p["since"])
     if p["last"] < 0:
-        module.fail_json(msg="last must be 0 or more, got %d" % p["last"])
+        fail_masked(module, "last must be 0 or more, got %d" % p["last"])
     bad = [lbl for lbl in p["labels"] if "=" not in lbl]
     if bad:
-        module.fail_json(msg="labels must be key=value pairs; not: %s" % ", ".join(bad))
+        fail_masked(module, "labels must be key=value pairs; not: %s" % ", ".join(bad))
     try:
         client = docker_client_from_params(p)
         try:
@@ -126,9 +127,9 @@ def main():
         finally:
             client.close()
     except PlatformError as e:  # LogsError, EngineError: already say which engine and what failed
-        module.fail_json(msg=str(e))
+        fail_masked(module, str(e))
     except Exception as e:  # pylint: disable=broad-except  # docker.errors.* / requests errors from the SDK
-        module.fail_json(msg="cannot read logs from the Docker API at %s: %s" % (
+        fail_masked(module, "cannot read logs from the Docker API at %s: %s" % (
             p["docker_host"] or "unix:///var/run/docker.sock", " ".join(str(e).split())))
     module.exit_json(changed=False, **result)
 

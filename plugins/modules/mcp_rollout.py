@@ -304,6 +304,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mcp.platform.plugins.module_utils.gateway_config import router_labels
 from ansible_collections.mcp.platform.plugins.module_utils.platform import EngineError, docker_argument_spec, docker_client_from_params
 from ansible_collections.mcp.platform.plugins.module_utils.rollout import Rollout
+from ansible_collections.mcp.platform.plugins.module_utils.secrets import fail_masked
 
 
 def argument_spec():
@@ -405,7 +406,7 @@ def main():
     p = dict(module.params)
     problem = validate(p)
     if problem:
-        module.fail_json(msg="%s %s" % problem, option=problem[0])
+        fail_masked(module, "%s %s" % problem, option=problem[0])
     p["inventory_host"] = p["inventory_host"] or p["host_label"]
     p["version"] = (p["version"] or "").strip()
     p["env"] = dict((k, "" if v is None else str(v)) for k, v in (p["env"] or {}).items())
@@ -415,26 +416,26 @@ def main():
             try:
                 labels.update(router_labels(s["name"], p["gateway_health_interval"], port=p["container_port"]))
             except ValueError as exc:
-                module.fail_json(msg="services %s: %s" % (s["name"], exc), option="services")
+                fail_masked(module, "services %s: %s" % (s["name"], exc), option="services")
         labels.update(s["labels"] or {})
         s["labels"] = dict((k, "" if v is None else str(v)) for k, v in labels.items())
         if not s["image"] and p["image"]:
             try:
                 s["image"] = p["image"].format(service=s["name"], version=p["version"])
             except (KeyError, IndexError, ValueError) as exc:
-                module.fail_json(msg="image only {service} and {version} may be used (%s)" % exc, option="image")
+                fail_masked(module, "image only {service} and {version} may be used (%s)" % exc, option="image")
 
     try:
         api = docker_client_from_params(p, low_level=True, timeout=max(p["docker_timeout"], p["stop_timeout"] + 30))
     except EngineError as exc:
-        module.fail_json(msg=str(exc))
+        fail_masked(module, str(exc))
     try:
         rollout = Rollout(api, p)
         try:
             slots = rollout.plan()
         except Exception as exc:  # pylint: disable=broad-except  # docker.errors.* and requests' connection errors
             where = p["docker_host"] or "the engine"
-            module.fail_json(msg="%s: cannot list containers on %s: %s" % (p["inventory_host"], where, " ".join(str(exc).split())[:300]))
+            fail_masked(module, "%s: cannot list containers on %s: %s" % (p["inventory_host"], where, " ".join(str(exc).split())[:300]))
         plan = [dict(s) for s in slots]
         if module.check_mode:
             module.exit_json(changed=any(s["todo"] for s in slots), plan=plan, replaced=[], errors=[], cancelled=[],
@@ -446,7 +447,7 @@ def main():
         msg = "; ".join(out["errors"])
         if out["cancelled"]:
             msg += " (stopped before its gates passed, old replica still serving: %s)" % "; ".join(out["cancelled"])
-        module.fail_json(msg=msg, plan=plan, **out)
+        fail_masked(module, msg, plan=plan, **out)
     module.exit_json(plan=plan, **out)
 
 

@@ -109,3 +109,26 @@ def test_gateway_config_atomic_write_and_remove():
         assert [f for f in os.listdir(root) if f.endswith(".tmp")] == []
     finally:
         shutil.rmtree(root)
+
+
+def test_gateway_file_is_private_and_written_before_the_state():
+    """The derived file holds the bypass header value: 0600 like the state. A gateway folder that is gone fails the
+    enable before the state says "in maintenance" (nothing would answer 503)."""
+    root, state_dir, dyn = tmpdirs()
+    try:
+        kw = dict(services=["alpha"], known_services=["alpha"], message="m", by="me", ttl=600,
+                  bypass_header={"name": "X-Ops", "value": "s3cret"}, gateway=dict(GW, dynamic_dir=dyn))
+        mt.manage(state_dir, "enabled", now=1000.0, **kw)
+        path = os.path.join(dyn, "maintenance.yml")
+        assert os.stat(path).st_mode & 0o777 == 0o600
+        os.chmod(path, 0o644)
+        res = mt.manage(state_dir, "enabled", now=1001.0, **kw)
+        assert res["changed"] and res["gateway_changed"] and not res["state_changed"], "a widened mode is a change"
+        assert os.stat(path).st_mode & 0o777 == 0o600
+        mt.manage(state_dir, "disabled", now=1002.0, **kw)
+        shutil.rmtree(dyn)
+        with pytest.raises(mt.MaintenanceError, match="does not exist"):
+            mt.manage(state_dir, "enabled", now=1003.0, **kw)
+        assert mt.active(mt.load_state(state_dir), 1003.0) == {}, "no window recorded while no gateway file serves it"
+    finally:
+        shutil.rmtree(root)
