@@ -1,19 +1,19 @@
 #!/usr/bin/env python3
 """Issue 5 timings on the lab of real hosts (prints, asserts nothing), then puts the lab back.
 
-* maintenance latency: mcp.platform.maintenance -e action=enable -> 503 through every MCP host's gateway
+* maintenance latency: mcp.platform.maintenance -e maintenance_action=enable -> 503 through every MCP host's gateway
   (target <= 2 s), measured from the moment each host's gateway file (/var/lib/mcp/gateway/dynamic/maintenance.yml
   on the host, read through the lab's bind mount of its /var/lib/mcp) is written and from the playbook's return;
 * RTO: the primary's PostgreSQL killed (pg_ctl -m immediate, run as root on the primary node through the lab's
-  backdoor: a fault, not a procedure), then mcp.platform.failover -e action=failover, measured from the start of the
+  backdoor: a fault, not a procedure), then mcp.platform.failover -e failover_action=failover, measured from the start of the
   ansible-playbook process until the new primary (the replica node, over the bridge) accepts a write AND every MCP
   host's DATABASE_URL points at its address (target <= 15 s), watched from the controller by a poller; also the
   RTO the playbook prints (from its first task);
 * service RTO: from the same start until every replica on every MCP host runs with the new primary's DATABASE_URL
   (engine inspect) and every service answers 200 through every gateway (target <= 20 s);
-* rejoin: mcp.platform.failover -e action=rejoin (pg_rewind of the old primary over SSH; target <= 30 s), wall
+* rejoin: mcp.platform.failover -e failover_action=rejoin (pg_rewind of the old primary over SSH; target <= 30 s), wall
   time and the module's own;
-* then -e action=switchover -e failover_candidate=<the inventory's primary> restores the original layout
+* then -e failover_action=switchover -e failover_candidate=<the inventory's primary> restores the original layout
   (primary and replica as in inventories/lab/hosts.yml, every DATABASE_URL on the primary).
 
 The whole run holds the fleet lock (waiting for other operations first), and runs the playbooks under it. The
@@ -169,7 +169,7 @@ def bench_maintenance():
             time.sleep(0.02)
     t = threading.Thread(target=poll, daemon=True)
     t.start()
-    out = playbook("maintenance.yml", "-e", "action=enable", "-e", "services=" + service,
+    out = playbook("maintenance.yml", "-e", "maintenance_action=enable", "-e", "services=" + service,
                    "-e", json.dumps({"message": "bench window"}), "-e", "ttl=300")
     t_end = time.time()
     deadline = time.time() + 10
@@ -179,7 +179,7 @@ def bench_maintenance():
     per_host = {h: (seen[h] - os.path.getmtime(gw_files[h])) if h in seen and os.path.exists(gw_files[h]) else None
                 for h in MCP_HOSTS}
     after_end = max(0.0, max(seen.values()) - t_end) if len(seen) == len(MCP_HOSTS) else None
-    playbook("maintenance.yml", "-e", "action=disable", "-e", "services=" + service)
+    playbook("maintenance.yml", "-e", "maintenance_action=disable", "-e", "services=" + service)
     del out
     return per_host, after_end
 
@@ -187,7 +187,7 @@ def bench_maintenance():
 def bench_failover():
     labhosts.execute(PRIMARY, PG_CTL + ["-m", "immediate", "stop"])
     t0 = time.time()
-    proc = playbook("failover.yml", "-e", "action=failover", background=True)
+    proc = playbook("failover.yml", "-e", "failover_action=failover", background=True)
     t_rto = t_service = None
     while proc.poll() is None and t_service is None:
         if t_rto is None and urls_point_at(REPLICA) and writable(REPLICA):
@@ -211,7 +211,7 @@ def bench_failover():
 
 def bench_rejoin():
     t0 = time.time()
-    out = playbook("failover.yml", "-e", "action=rejoin")
+    out = playbook("failover.yml", "-e", "failover_action=rejoin")
     wall = time.time() - t0
     m = re.search(r"rejoin %s: .* \((\w+), ([0-9.]+) s\)" % re.escape(PRIMARY), out)
     return wall, (m.group(1), float(m.group(2))) if m else (None, None)
@@ -222,10 +222,10 @@ def restore():
         # nothing was promoted (the failover itself failed): start the old primary again, as the lab's boot would
         labhosts.execute(PRIMARY, PG_CTL + ["-l", "/var/log/postgresql/postgresql.log", "-w", "start"])
     if role(PRIMARY) == "down":
-        playbook("failover.yml", "-e", "action=rejoin")
+        playbook("failover.yml", "-e", "failover_action=rejoin")
     if role(PRIMARY) != "primary" or not urls_point_at(PRIMARY):
-        playbook("failover.yml", "-e", "action=switchover", "-e", "failover_candidate=" + PRIMARY, "-e", "failover_restart_serial=3")
-    playbook("maintenance.yml", "-e", "action=disable")
+        playbook("failover.yml", "-e", "failover_action=switchover", "-e", "failover_candidate=" + PRIMARY, "-e", "failover_restart_serial=3")
+    playbook("maintenance.yml", "-e", "maintenance_action=disable")
 
 
 def main():
@@ -251,7 +251,7 @@ def main():
     print("failover service RTO (process start -> every replica on every host has the new primary's DATABASE_URL and every"
           " service answers 200 through every gateway): %s   (target <= 20 s)" % fmt(service_rto))
     print("failover.yml total (with the restart of every host at once and the health verification): %s" % fmt(failover_total))
-    print("rejoin (failover.yml -e action=rejoin, wall): %s; pg_rewind rejoin itself (%s): %s   (target <= 30 s)"
+    print("rejoin (failover.yml -e failover_action=rejoin, wall): %s; pg_rewind rejoin itself (%s): %s   (target <= 30 s)"
           % (fmt(rejoin_wall), method, fmt(rejoin_module)))
     codes = sorted({gateway_code(h, s) for h in MCP_HOSTS for s in CFG["lab_services"]}, key=str)
     print("lab after the run: %s %s, %s %s, every DATABASE_URL on %s: %s, gateway answers %s"

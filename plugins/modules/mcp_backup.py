@@ -363,11 +363,11 @@ def main():
         fail_masked(module, 'backup_id %r is not a backup set id (expected YYYYmmddTHHMMSSZ-xxxxxx)' % p['backup_id'])
     if p['label'] is not None and not be.bm.is_label(p['label']):
         fail_masked(module, 'label %r is not valid (letters, digits, ".", "_", ":", "+", "-"; at most 128 characters, '
-                             'starting with a letter or digit)' % p['label'])
+                    'starting with a letter or digit)' % p['label'])
     if p['state'] == 'present' and 'postgres' in (comps or DEFAULT_COMPONENTS) and \
             not (p['postgres_dsn'] or p['postgres_host'] or p['postgres_dbname']):
         fail_masked(module, 'the postgres component needs postgres_dsn or postgres_host/postgres_dbname '
-                             '(or leave postgres out of components)')
+                    '(or leave postgres out of components)')
 
     try:
         engine = be.Engine(make_target(p), dict(p))

@@ -455,7 +455,7 @@ def test_failed_platform_restore_leaves_every_host_stopped_under_maintenance(lab
                 for ctr in containers(engines, host).values():
                     if ctr.status != "running":
                         ctr.start()
-            playbook("maintenance.yml", "-e", "action=disable", "-e", "mcp_fleet_lock_path=%s" % FLEET_LOCK,
+            playbook("maintenance.yml", "-e", "maintenance_action=disable", "-e", "mcp_fleet_lock_path=%s" % FLEET_LOCK,
                      "-e", "fleet_lock_wait=%s" % LOCK_WAIT, "--limit", ",".join(hosts))
             for host in hosts:
                 wait_healthy(engines, host, timeout=120)

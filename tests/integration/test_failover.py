@@ -114,8 +114,8 @@ def restore(lab, run):
     if roles == {"pg-1": "primary", "pg-2": "replica"} and all(on("pg-1") in u for u in database_urls(lab).values()):
         return
     if roles["pg-1"] == roles["pg-2"] == "primary":
-        run("-e", "action=rejoin")
-    run("-e", "action=switchover", "-e", "failover_candidate=pg-1", "-e", "failover_restart_serial=3")
+        run("-e", "failover_action=rejoin")
+    run("-e", "failover_action=switchover", "-e", "failover_candidate=pg-1", "-e", "failover_restart_serial=3")
     assert pg_roles() == {"pg-1": "primary", "pg-2": "replica"}
     assert all(on("pg-1") in u for u in database_urls(lab).values())
 
@@ -123,7 +123,7 @@ def restore(lab, run):
 def test_primary_cut_off_from_the_controller_only_is_refused_naming_who_still_sees_it(lab, failover, lab_host):
     before = database_urls(lab)
     lab_host.cut("controller", "pg-1")
-    res = failover("-e", "action=failover", "-e", "failover_connect_timeout=2", check=False)
+    res = failover("-e", "failover_action=failover", "-e", "failover_connect_timeout=2", check=False)
     assert res.returncode != 0
     assert "refusing to promote" in res.stdout
     assert "1 of 4 vantage points report the primary down" in res.stdout, res.stdout[-3000:]
@@ -136,7 +136,7 @@ def test_primary_lost_by_the_controller_and_one_host_is_refused_a_minority_is_no
     before = database_urls(lab)
     lab_host.cut("controller", "pg-1")
     lab_host.cut("mcp-1", "pg-1")
-    res = failover("-e", "action=failover", "-e", "failover_connect_timeout=2", check=False)
+    res = failover("-e", "failover_action=failover", "-e", "failover_connect_timeout=2", check=False)
     assert res.returncode != 0
     assert "2 of 4 vantage points report the primary down (a majority, 3, is required)" in res.stdout, res.stdout[-3000:]
     assert "still see it: mcp-2, mcp-3" in res.stdout
@@ -149,7 +149,7 @@ def test_primary_cut_off_from_everyone_is_promoted_even_with_an_mcp_host_down(la
     is back, a rerun repoints it without promoting again."""
     lab_host.isolate("pg-1")
     lab_host.kill("mcp-3")
-    res = failover("-e", "action=failover", "-e", "failover_connect_timeout=2", check=False)
+    res = failover("-e", "failover_action=failover", "-e", "failover_connect_timeout=2", check=False)
     assert res.returncode != 0
     rto = float(re.search(r"RTO: ([0-9.]+) s", res.stdout).group(1))
     assert rto > 0
@@ -162,7 +162,7 @@ def test_primary_cut_off_from_everyone_is_promoted_even_with_an_mcp_host_down(la
     assert on("pg-2") in urls["mcp-1"] and on("pg-2") in urls["mcp-2"] and on("pg-1") in urls["mcp-3"]
     lab_host.boot("mcp-3")
     engines.reset("mcp-3")
-    again = failover("-e", "action=failover", "-e", "failover_connect_timeout=2")
+    again = failover("-e", "failover_action=failover", "-e", "failover_connect_timeout=2")
     assert "already a primary" in again.stdout
     assert all(on("pg-2") in u for u in database_urls(lab).values())
     assert all(u and on("pg-2") in u for u in container_urls(engines).values())
@@ -175,12 +175,12 @@ def test_failover_of_a_killed_primary_then_rerun_and_a_second_run_refused(lab, e
     before = database_urls(lab)
     lab_host.kill("pg-1")
     # A second operator's run while this one holds the lock: refused, naming the holder.
-    second = failover("-e", "action=failover", check=False, owner=False)
+    second = failover("-e", "failover_action=failover", check=False, owner=False)
     assert second.returncode != 0
     assert "held by" in second.stdout and fleet_lock in second.stdout
     assert role("pg-2") == "replica" and database_urls(lab) == before
 
-    res = failover("-e", "action=failover")
+    res = failover("-e", "failover_action=failover")
     out = res.stdout
     rto = float(re.search(r"RTO: ([0-9.]+) s", out).group(1))
     assert rto > 0
@@ -192,7 +192,7 @@ def test_failover_of_a_killed_primary_then_rerun_and_a_second_run_refused(lab, e
     assert set(gateway_codes(lab).values()) == {200} and set(gateway_codes(lab, "git").values()) == {200}
     assert "lab-db-password" not in out
     # A rerun changes nothing.
-    again = failover("-e", "action=failover")
+    again = failover("-e", "failover_action=failover")
     assert set(recap_changed(again.stdout).values()) == {0}, again.stdout[-3000:]
     assert "already a primary" in again.stdout
     # Everything after the failover uses the database platform.env names now: a backup dumps the new primary
@@ -211,7 +211,7 @@ def test_failover_of_a_killed_primary_then_rerun_and_a_second_run_refused(lab, e
 
 def test_refused_while_the_primary_runs(lab, failover):
     before = database_urls(lab)
-    res = failover("-e", "action=failover", check=False)
+    res = failover("-e", "failover_action=failover", check=False)
     assert res.returncode != 0
     assert "refusing to promote" in res.stdout and "primary_down" in res.stdout
     assert pg_roles() == {"pg-1": "primary", "pg-2": "replica"}
@@ -236,11 +236,11 @@ def test_lag_refused_then_forced_then_rejoin_discards_divergent_rows(lab, failov
     assert pg("pg-2", "select pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())")[0][0] >= 100000
     lab_host.execute("pg-1", PG_CTL + ["-m", "immediate", "stop"])
     limits = ["-e", "failover_max_lag_bytes=65536", "-e", "failover_restart_services=false"]
-    res = failover("-e", "action=failover", *limits, check=False)
+    res = failover("-e", "failover_action=failover", *limits, check=False)
     assert res.returncode != 0
     assert "refusing to promote" in res.stdout and "lag:" in res.stdout and "limit 65536" in res.stdout
     assert role("pg-2") == "replica"
-    forced = failover("-e", "action=failover", "-e", "force=true", *limits)
+    forced = failover("-e", "failover_action=failover", "-e", "force=true", *limits)
     rpo = int(re.search(r"RPO \(WAL received but not replayed at promotion\): ([0-9]+) bytes", forced.stdout).group(1))
     assert rpo >= 100000 and "FORCED" in forced.stdout
     assert role("pg-2") == "primary"
@@ -249,7 +249,7 @@ def test_lag_refused_then_forced_then_rejoin_discards_divergent_rows(lab, failov
     # The old primary comes back on its own and takes a write the new primary never sees: divergence.
     lab_host.execute("pg-1", PG_CTL + ["-l", "/var/log/postgresql/postgresql.log", "-w", "start"])
     pg("pg-1", "insert into failover_lag values ('divergent-%s', '')" % marker, fetch=False)
-    failover("-e", "action=rejoin")
+    failover("-e", "failover_action=rejoin")
     assert role("pg-1") == "replica"
     sender = pg("pg-1", "select status, sender_host from pg_stat_wal_receiver")[0]
     assert sender == ("streaming", addr("pg-2"))
@@ -258,11 +258,11 @@ def test_lag_refused_then_forced_then_rejoin_discards_divergent_rows(lab, failov
 
 
 def test_bad_input_is_refused_clearly_without_secrets(lab, failover):
-    res = failover("-e", "action=failover", "-e", json.dumps({"failover_candidate_dsn": "host=10.231.0.2 port=1 user=postgres password=TopSecret42"}),
+    res = failover("-e", "failover_action=failover", "-e", json.dumps({"failover_candidate_dsn": "host=10.231.0.2 port=1 user=postgres password=TopSecret42"}),
                    check=False)
     assert res.returncode != 0
     assert "cannot connect to candidate_dsn (10.231.0.2:1" in res.stdout
     assert "TopSecret42" not in res.stdout
-    res = failover("-e", "action=failover", "-e", "failover_max_lag_bytes=-5", check=False)
+    res = failover("-e", "failover_action=failover", "-e", "failover_max_lag_bytes=-5", check=False)
     assert res.returncode != 0 and "must not be negative" in res.stdout
     assert pg_roles() == {"pg-1": "primary", "pg-2": "replica"}

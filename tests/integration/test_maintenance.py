@@ -122,12 +122,12 @@ def maintenance(playbook, fleet_lock):
         return playbook("maintenance.yml", "-e", "maintenance_lock_owner=%s" % fleet_lock,
                         "-e", "maintenance_lock_release=false", *extra, check=check)
     yield run
-    run("-e", "action=disable")
+    run("-e", "maintenance_action=disable")
 
 
 def test_enable_partial_maintenance_then_gateway_restart_then_disable(lab, maintenance, gateway_restart):
     message = "Planned maintenance %s" % uuid.uuid4().hex[:6]
-    maintenance("-e", "action=enable", "-e", "services=filesystem,postgres", "-e", json.dumps({"message": message}),
+    maintenance("-e", "maintenance_action=enable", "-e", "services=filesystem,postgres", "-e", json.dumps({"message": message}),
                 "-e", "retry_after=120", "-e", "ttl=600")
     # Within 2 s of the playbook returning, every gateway answers 503 for filesystem, with the message.
     assert wait_status(lab, "filesystem", 503, timeout=2.0) <= 2.0
@@ -150,7 +150,7 @@ def test_enable_partial_maintenance_then_gateway_restart_then_disable(lab, maint
     finally:
         conn.close()
     # Status: a readable table, and the textfile metrics.
-    out = maintenance("-e", "action=status").stdout
+    out = maintenance("-e", "maintenance_action=status").stdout
     for host in HOSTS:
         assert host in out
     assert "SINCE" in out and "UNTIL" in out and "postgres" in out and "read-only" in out
@@ -165,7 +165,7 @@ def test_enable_partial_maintenance_then_gateway_restart_then_disable(lab, maint
     code, _headers, body = get(gw(lab, "mcp-1", "filesystem"))
     assert code == 503 and message in body
     # Disable (no services: everything) restores the gateways and the database.
-    maintenance("-e", "action=disable")
+    maintenance("-e", "maintenance_action=disable")
     wait_status(lab, "filesystem", 200, timeout=5)
     conn = db_connect(lab)
     try:
@@ -178,7 +178,7 @@ def test_enable_partial_maintenance_then_gateway_restart_then_disable(lab, maint
 
 
 def test_expiry_lifts_maintenance(lab, maintenance):
-    maintenance("-e", "action=enable", "-e", "services=git", "-e", json.dumps({"message": "short window"}), "-e", "ttl=20")
+    maintenance("-e", "maintenance_action=enable", "-e", "services=git", "-e", json.dumps({"message": "short window"}), "-e", "ttl=20")
     with open(host_path("mcp-1", "/var/lib/mcp/maintenance.json")) as f:
         until = json.load(f)["services"]["git"]["until_ts"]
     assert until > time.time(), "the playbook took longer than the window"
@@ -186,12 +186,12 @@ def test_expiry_lifts_maintenance(lab, maintenance):
     time.sleep(max(0.0, until - time.time()))
     # The responder drops the expired window on the next request and sends the client back (307) to the service.
     assert wait_status(lab, "git", 200, timeout=10) < 10
-    out = maintenance("-e", "action=status").stdout
+    out = maintenance("-e", "maintenance_action=status").stdout
     assert "No service in maintenance" in out
 
 
 def test_unknown_service_is_refused_listing_the_known_ones(lab, maintenance):
-    res = maintenance("-e", "action=enable", "-e", "services=filesystem,nosuch", "-e", "message=x", check=False)
+    res = maintenance("-e", "maintenance_action=enable", "-e", "services=filesystem,nosuch", "-e", "message=x", check=False)
     assert res.returncode != 0
     assert "unknown service(s) nosuch; known services: filesystem, git, postgres" in res.stdout
     assert get(gw(lab, "mcp-1", "filesystem"))[0] == 200

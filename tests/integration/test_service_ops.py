@@ -51,7 +51,7 @@ def running(lab, engines):
     """Whatever a test stops, started again afterwards (mcp start)."""
     yield lab
     if any(c.status != "running" for h in lab["lab_hosts"] for s in SERVICES for c in replicas(engines, h, s).values()):
-        run_playbook("service.yml", "-e", "action=start")
+        run_playbook("service.yml", "-e", "service_action=start")
 
 
 def test_rolling_restart_without_a_failed_request(running, engines):
@@ -61,7 +61,7 @@ def test_rolling_restart_without_a_failed_request(running, engines):
     gen = LoadGen(gateway_urls([lab["lab_hosts"]["mcp-2"]], SERVICES, lab["lab_gateway_http_port"]),
                   rate=30.0, max_duration=300, workers_per_url=3).start()
     try:
-        res = run_playbook("service.yml", "-e", "action=restart", "-e", "services=filesystem", "-e", "delay=1",
+        res = run_playbook("service.yml", "-e", "service_action=restart", "-e", "services=filesystem", "-e", "service_delay=1",
                            "--limit", "mcp-2")
     finally:
         stats = gen.stop()
@@ -78,7 +78,7 @@ def test_rolling_restart_without_a_failed_request(running, engines):
 
 def test_graceful_stop_then_start(running, engines):
     lab = running
-    run_playbook("service.yml", "-e", "action=stop", "-e", "services=git", "-e", "timeout=20", "--limit", "mcp-3")
+    run_playbook("service.yml", "-e", "service_action=stop", "-e", "services=git", "-e", "service_stop_timeout=20", "--limit", "mcp-3")
     stopped = replicas(engines, "mcp-3", "git")
     assert len(stopped) == 2
     for c in stopped.values():
@@ -87,10 +87,10 @@ def test_graceful_stop_then_start(running, engines):
     assert wait_gateway(lab, "mcp-3", "git", 404) in (404, 503)
     assert all(c.status == "running" for c in replicas(engines, "mcp-3", "filesystem").values())
 
-    again = run_playbook("service.yml", "-e", "action=stop", "-e", "services=git", "--limit", "mcp-3")
+    again = run_playbook("service.yml", "-e", "service_action=stop", "-e", "services=git", "--limit", "mcp-3")
     assert "changed=0" in again.stdout                          # already stopped: nothing to do
 
-    run_playbook("service.yml", "-e", "action=start", "-e", "services=git", "--limit", "mcp-3")
+    run_playbook("service.yml", "-e", "service_action=start", "-e", "services=git", "--limit", "mcp-3")
     for c in replicas(engines, "mcp-3", "git").values():
         assert c.status == "running"
         assert c.attrs["State"]["Health"]["Status"] == "healthy"
@@ -99,7 +99,7 @@ def test_graceful_stop_then_start(running, engines):
 
 def test_force_stop_kills_at_once(running, engines):
     t0 = time.monotonic()
-    run_playbook("service.yml", "-e", "action=stop", "-e", "force=true", "-e", "services=filesystem", "--limit", "mcp-3")
+    run_playbook("service.yml", "-e", "service_action=stop", "-e", "force=true", "-e", "services=filesystem", "--limit", "mcp-3")
     elapsed = time.monotonic() - t0
     for c in replicas(engines, "mcp-3", "filesystem").values():
         assert c.status == "exited"
@@ -109,7 +109,7 @@ def test_force_stop_kills_at_once(running, engines):
 
 def test_unknown_service_refused_before_anything_changed(running, engines):
     before = {n: started_at(c) for h in running["lab_hosts"] for s in SERVICES for n, c in replicas(engines, h, s).items()}
-    res = run_playbook("service.yml", "-e", "action=restart", "-e", "services=filesystem,nope", check=False)
+    res = run_playbook("service.yml", "-e", "service_action=restart", "-e", "services=filesystem,nope", check=False)
     assert res.returncode != 0
     assert "check 'known service' failed: nope not in" in res.stdout, res.stdout[-3000:]
     res = run_playbook("service.yml", "-e", "action=reboot", check=False)
