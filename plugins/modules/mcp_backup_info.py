@@ -53,6 +53,15 @@ options:
   max_age:
     description: When set, RV(stale) is true if the newest good set is older than this many seconds (or there is none).
     type: int
+  timeout:
+    description:
+      - Seconds the whole lookup may take (every listing and manifest read, with their retries); then the module fails
+        naming the store. V(0) means no limit.
+      - Per-request timeouts alone let an endpoint that accepts connections and never answers hold a daily check for
+        minutes.
+    type: int
+    default: 120
+    version_added: 0.2.0
 requirements:
   - boto3 (Python; for O(target=s3))
   - the mcp.platform.node role installs it on the managed node; run the module with
@@ -150,8 +159,12 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mcp.platform.plugins.module_utils.backup_common import TARGET_REQUIRED_IF, check_target_params, target_argument_spec
+from ansible_collections.mcp.platform.plugins.module_utils.deadline import DeadlineExceeded, deadline
 from ansible_collections.mcp.platform.plugins.module_utils.node_requirements import missing_library_msg
 from ansible_collections.mcp.platform.plugins.module_utils.secrets import fail_masked
+from ansible_collections.mcp.platform.plugins.module_utils.validation import ValidationError, number
+
+MAX_TIMEOUT = 86400
 
 try:
     from ansible_collections.mcp.platform.plugins.module_utils import backup_engine as be
@@ -168,6 +181,7 @@ def main():
         label=dict(type='str'),
         metrics_file=dict(type='path'),
         max_age=dict(type='int'),
+        timeout=dict(type='int', default=120),
     )
     argument_spec.update(target_argument_spec())
     module = AnsibleModule(argument_spec=argument_spec, required_if=TARGET_REQUIRED_IF, supports_check_mode=True)
@@ -180,9 +194,15 @@ def main():
     if p['max_age'] is not None and p['max_age'] <= 0:
         fail_masked(module, 'max_age must be a positive number of seconds, got %d' % p['max_age'])
     try:
-        engine = be.Engine(make_target(p), {})
-        info = engine.info()
-    except (StorageError, be.BackupError) as exc:
+        number('timeout', p['timeout'], minimum=0, maximum=MAX_TIMEOUT, integer=True)
+    except ValidationError as exc:
+        fail_masked(module, str(exc))
+    try:
+        where = ('s3://%s/%s' % (p['s3_bucket'], p.get('s3_prefix') or '')) if p['target'] == 's3' else p.get('local_path')
+        with deadline(p['timeout'], 'reading the backup sets in %s' % where):
+            engine = be.Engine(make_target(p), {})
+            info = engine.info()
+    except (StorageError, be.BackupError, DeadlineExceeded) as exc:
         fail_masked(module, str(exc))
     if p['backup_id']:
         info['sets'] = [s for s in info['sets'] if s['id'] == p['backup_id']]

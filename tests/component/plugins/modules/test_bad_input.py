@@ -66,3 +66,25 @@ def test_password_in_a_url_is_masked_in_the_error(run_module_result, module, arg
     assert proc.returncode != 0 and result and result["failed"], out
     assert "Url-Pass-Secret" not in json.dumps(result), result
     assert "127.0.0.1:9" in result["msg"], "the message still names the endpoint: %s" % result["msg"]
+
+
+def test_an_s3_endpoint_that_never_answers_fails_at_the_overall_timeout(run_module_result):
+    """It accepts the connection and never answers: per-request timeouts times retries would hold the daily check for
+    minutes; the module's one deadline ends it, naming the store."""
+    import socket
+    import time
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    try:
+        port = listener.getsockname()[1]
+        t0 = time.monotonic()
+        proc, result = run_module_result("mcp_backup_info", dict(S3, s3_endpoint_url="http://127.0.0.1:%d" % port,
+                                                                 s3_prefix="lab", timeout=3))
+        took = time.monotonic() - t0
+    finally:
+        listener.close()
+    assert proc.returncode != 0 and result and result["failed"], proc.stdout
+    assert "reading the backup sets in s3://b/lab did not finish within 3 s" in result["msg"], result["msg"]
+    assert took < 30, "took %.1f s" % took
+    assert "Traceback" not in proc.stdout + proc.stderr
