@@ -133,7 +133,9 @@ def _secrets(lab):
 def versions(lab):
     with open(host_path(MCP_HOSTS[0], "/etc/mcp/platform.env")) as fh:
         current = dict(ln.strip().split("=", 1) for ln in fh if "=" in ln and not ln.startswith("#"))["VERSION"]
-    other = [v for v in lab["lab_versions"][:2] if v != current][0]
+    ladder = lab["lab_versions"]
+    i = ladder.index(current)
+    other = ladder[i + 1] if i + 1 < len(ladder) else ladder[i - 1]  # an update goes forward where it can
     return current, other
 
 
