@@ -404,11 +404,15 @@ def manage(state_dir, action, services=None, known_services=None, message=None, 
         s_change = dump_state(state) != dump_state(before)
         changed = s_change or g_change or pg_change
         if not check_mode:
-            # the gateway file first: the state never says "in maintenance" while nothing answers 503
-            if g_change:
-                write_gateway(gpath, text, state_dir)
-            if s_change:
-                save_state(state_dir, state)
+            # Enable: the gateway file first, so the state never says "in maintenance" while nothing answers 503.
+            # Disable: the state first; if the gateway file then cannot be written, the 503s it still serves reach the
+            # responder, whose reconcile() rewrites the file from the state.
+            writes = [(g_change, lambda: write_gateway(gpath, text, state_dir)), (s_change, lambda: save_state(state_dir, state))]
+            if action != "enabled":
+                writes.reverse()
+            for needed, write in writes:
+                if needed:
+                    write()
             if pg_change:
                 postgres.set(pg_target)
         pg_after = pg_target if pg_change else pg_now

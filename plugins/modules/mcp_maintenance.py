@@ -19,6 +19,8 @@ description:
     file-provider folder with a router of higher priority than the Docker-label router of the
     service, pointing to the maintenance responder (C(lab/maintenance/responder.py)), and optional
     bypass routers (client networks or a secret header) that still reach the real service.
+  - The gateway file holds the bypass header value, so it is written with mode C(0600) like the state, and Traefik must
+    read it as its owner (the platform's Traefik runs as root in its container).
   - The window is persisted in C(<state_dir>/maintenance.json) (who, since, until, why), so it
     survives Traefik and host restarts. An expiry (O(ttl) or O(until)) is enforced without Ansible;
     the responder drops expired windows and rewrites the gateway file on the next request; the

@@ -304,7 +304,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mcp.platform.plugins.module_utils.gateway_config import router_labels
 from ansible_collections.mcp.platform.plugins.module_utils.platform import EngineError, docker_argument_spec, docker_client_from_params
 from ansible_collections.mcp.platform.plugins.module_utils.rollout import Rollout
-from ansible_collections.mcp.platform.plugins.module_utils.secrets import fail_masked
+from ansible_collections.mcp.platform.plugins.module_utils.secrets import fail_masked, mask_text
 
 
 def argument_spec():
@@ -443,6 +443,7 @@ def main():
         out = rollout.run(slots)
     finally:
         api.close()
+    out["errors"] = [mask_text(e) for e in out["errors"]]
     if out["errors"]:
         msg = "; ".join(out["errors"])
         if out["cancelled"]:
